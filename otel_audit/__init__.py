@@ -1,0 +1,31 @@
+"""otel_audit: compliance-grade audit trails for FastAPI, on OpenTelemetry.
+
+``instrument_app(app)`` audits every request and WebSocket session; ``record()`` and
+``@audited`` add business events; ``set_actor()`` says who is acting. Events are OTel log
+records named ``audit.*`` (never sampled) plus span events on the server span.
+"""
+
+from ._config import AuditConfig
+from ._context import get_actor, set_actor
+from ._errors import AuditConfigError, AuditEmitError, AuditError, AuditEventError
+from ._event import Action, Actor, Outcome
+from ._record import audited, record
+from ._version import __version__
+from .fastapi import instrument_app
+
+__all__ = [
+    "Action",
+    "Actor",
+    "AuditConfig",
+    "AuditConfigError",
+    "AuditEmitError",
+    "AuditError",
+    "AuditEventError",
+    "Outcome",
+    "__version__",
+    "audited",
+    "get_actor",
+    "instrument_app",
+    "record",
+    "set_actor",
+]

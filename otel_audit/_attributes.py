@@ -1,0 +1,67 @@
+"""Attribute builders shared by request events and ``record()`` events (design schema)."""
+
+from __future__ import annotations
+
+from opentelemetry.util.types import AttributeValue
+
+from ._context import RequestContext
+from ._event import Actor
+from ._redaction import Finding
+from ._scrub import Scrubber
+
+Attributes = dict[str, AttributeValue]
+
+
+def add_actor(attributes: Attributes, actor: Actor | None, scrubber: Scrubber) -> None:
+    """Who acted: ``user.*``, ``tenant.id``, ``session.id``, ``audit.actor.*``."""
+    if actor is None:
+        return
+    attributes["user.id"] = scrubber.identity(actor.id)
+    if actor.tenant is not None:
+        attributes["tenant.id"] = scrubber.identity(actor.tenant)
+    if actor.roles:
+        attributes["user.roles"] = actor.roles
+    if actor.scopes:
+        attributes["audit.actor.scopes"] = actor.scopes
+    if actor.auth_method is not None:
+        attributes["audit.actor.auth_method"] = actor.auth_method
+    if actor.session_id is not None:
+        attributes["session.id"] = scrubber.identity(actor.session_id)
+
+
+def add_request(attributes: Attributes, request: RequestContext) -> None:
+    """Where it came from: request id, method, path, route, client and captured headers."""
+    attributes["audit.request.id"] = request.request_id
+    attributes["http.request.method"] = request.method
+    attributes["url.path"] = request.path
+    route = route_template(request)
+    if route is not None:
+        attributes["http.route"] = route
+    if request.client_address is not None:
+        attributes["client.address"] = request.client_address
+    if request.user_agent is not None:
+        attributes["user_agent.original"] = request.user_agent
+    if request.captured_headers:
+        attributes.update(request.captured_headers)
+
+
+def add_findings(attributes: Attributes, findings: list[Finding]) -> None:
+    """Where and why values were redacted (never the values), as ``audit.redactions``."""
+    if findings:
+        attributes["audit.redactions"] = tuple(
+            dict.fromkeys(f"{finding.path}:{finding.reason}" for finding in findings)
+        )
+
+
+def route_template(request: RequestContext) -> str | None:
+    """The matched route's template (``/items/{item_id}``), including any mount prefix."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    if not isinstance(path, str):
+        return None
+    # Mount rewrites root_path to include its prefix; the app's own root_path is not part of
+    # the route.
+    root_path = request.scope.get("root_path", "")
+    app_root = request.scope.get("app_root_path", root_path)
+    prefix = root_path[len(app_root) :] if root_path.startswith(app_root) else ""
+    return prefix.rstrip("/") + path

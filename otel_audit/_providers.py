@@ -1,0 +1,99 @@
+"""Which OpenTelemetry providers the audit trail writes to.
+
+An application that already configured OTel (or passed providers to ``instrument_app``)
+gets its events through those providers. One that did not gets a private, non-global
+logger provider: OTLP when an ``OTEL_EXPORTER_OTLP_*`` endpoint is set, otherwise the local
+OTLP-JSON archive, so auditing works with nothing else running. It is never installed
+globally, so it cannot change how the application's own logs are exported.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+
+from opentelemetry import _logs
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk.resources import Resource
+
+from ._archive_exporter import ArchiveLogExporter
+
+# A larger queue than the SDK default (2048): the batch processor drops the oldest record
+# when full, and an audit burst should survive an exporter pause.
+_QUEUE_SIZE = 65536
+
+_lock = threading.Lock()
+_embedded: dict[str, LoggerProvider] = {}
+# One instance id per process, shared by every provider this module builds.
+SERVICE_INSTANCE_ID = str(uuid.uuid4())
+
+
+def is_configured(provider: object) -> bool:
+    """Whether a logger provider will actually deliver records somewhere.
+
+    The API's proxy and no-op providers do not. Neither does an SDK provider without
+    processors, which is what ``opentelemetry-instrument`` installs for
+    ``OTEL_LOGS_EXPORTER=none``: sending audit events there would lose them silently.
+    """
+    if isinstance(provider, _logs.NoOpLoggerProvider) or type(provider).__name__ in {
+        "ProxyLoggerProvider",
+        "NoOpLoggerProvider",
+    }:
+        return False
+    if isinstance(provider, LoggerProvider):
+        multi = getattr(provider, "_multi_log_record_processor", None)
+        processors = getattr(multi, "_log_record_processors", None)
+        # Private SDK attributes: if they ever move, trust the provider rather than guess.
+        return processors is None or len(processors) > 0
+    return True
+
+
+def resolve_logger_provider(
+    explicit: _logs.LoggerProvider | None, archive_dir: str
+) -> _logs.LoggerProvider:
+    """The provider audit events go to: explicit, else global if configured, else embedded."""
+    if explicit is not None:
+        return explicit
+    global_provider = _logs.get_logger_provider()
+    if is_configured(global_provider):
+        return global_provider
+    return embedded_logger_provider(archive_dir)
+
+
+def embedded_logger_provider(archive_dir: str) -> LoggerProvider:
+    """The process-wide private provider (one per archive folder), created on first use."""
+    with _lock:
+        provider = _embedded.get(archive_dir)
+        if provider is None:
+            resource = Resource.create({"service.instance.id": SERVICE_INSTANCE_ID})
+            # shutdown_on_exit flushes the queue at interpreter exit.
+            provider = LoggerProvider(resource=resource, shutdown_on_exit=True)
+            provider.add_log_record_processor(
+                BatchLogRecordProcessor(_exporter(archive_dir), max_queue_size=_QUEUE_SIZE)
+            )
+            _embedded[archive_dir] = provider
+        return provider
+
+
+def _exporter(archive_dir: str) -> LogRecordExporter:
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    if not endpoint:
+        return ArchiveLogExporter(archive_dir)
+    protocol = (
+        os.environ.get("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"  # the OTLP specification's default
+    ).strip()
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+
+        return OTLPLogExporter()
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import (
+        OTLPLogExporter as HTTPLogExporter,
+    )
+
+    return HTTPLogExporter()

@@ -1,0 +1,71 @@
+"""Wiring otel_audit into a FastAPI (or any Starlette) application."""
+
+from __future__ import annotations
+
+from opentelemetry import _logs, metrics, trace
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from ._asgi import AuditMiddleware
+from ._config import AuditConfig
+from ._emitter import AuditEmitter, set_default_emitter
+
+_EMITTER_ATTRIBUTE = "_otel_audit_emitter"
+
+
+def instrument_app(
+    app: Starlette,
+    config: AuditConfig | None = None,
+    *,
+    logger_provider: _logs.LoggerProvider | None = None,
+    tracer_provider: trace.TracerProvider | None = None,
+    meter_provider: metrics.MeterProvider | None = None,
+) -> None:
+    """Audit every HTTP request and WebSocket session of ``app``; calling it again is a no-op.
+
+    ``logger_provider`` receives the audit log records (default: the global provider when one
+    is configured, else a private OTLP or local-archive provider). ``tracer_provider`` is used
+    to trace the app when it has no HTTP tracing of its own, so each event also lands on a
+    server span. ``meter_provider`` receives the emitted/dropped counters.
+    """
+    if getattr(app, _EMITTER_ATTRIBUTE, None) is not None:
+        return
+    emitter = AuditEmitter(
+        config if config is not None else AuditConfig(),
+        logger_provider=logger_provider,
+        meter_provider=meter_provider,
+    )
+    # Outermost of the user middlewares: inside the error middleware (so an unhandled
+    # exception is seen before it becomes a 500) and outside any user middleware that
+    # starts spans, so the server span is still the current one when a request enters.
+    app.user_middleware.insert(0, Middleware(AuditMiddleware, emitter=emitter))
+    # Rebuilt on the next request, so instrumenting an app that already served works too.
+    app.middleware_stack = None
+    setattr(app, _EMITTER_ATTRIBUTE, emitter)
+    set_default_emitter(emitter)
+    if tracer_provider is not None:
+        _trace_with(app, tracer_provider, meter_provider)
+
+
+def _trace_with(
+    app: Starlette,
+    tracer_provider: trace.TracerProvider,
+    meter_provider: metrics.MeterProvider | None,
+) -> None:
+    """Give the app server spans from ``tracer_provider`` unless something already traces it."""
+    native = getattr(app, "_telemetry", None)
+    if isinstance(native, dict) and "tracer_provider" in native:
+        # FastAPI >= 0.16x: its native telemetry reads this (documented) TelemetryConfig key
+        # on every request; an explicit provider given to FastAPI() wins.
+        if native.get("tracer_provider") is None:
+            native["tracer_provider"] = tracer_provider
+        return
+    if getattr(app, "_is_instrumented_by_opentelemetry", False):
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(
+        app,  # type: ignore[arg-type]
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+    )

@@ -1,0 +1,125 @@
+"""Shared fixtures: the real OTel SDK with in-memory exporters, and audited FastAPI apps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pytest
+from fastapi import FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import Sampler
+
+from otel_audit import AuditConfig, instrument_app
+
+Tracing = Literal["native", "contrib", "none"]
+
+
+@dataclass
+class Telemetry:
+    """Real SDK providers whose output the test can read back."""
+
+    logs: InMemoryLogRecordExporter
+    spans: InMemorySpanExporter
+    metric_reader: InMemoryMetricReader
+    logger_provider: LoggerProvider
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+
+    def audit_records(self) -> list[Any]:
+        """Every audit log record emitted so far (``event_name`` starts with ``audit.``)."""
+        return [
+            readable.log_record
+            for readable in self.logs.get_finished_logs()
+            if (readable.log_record.event_name or "").startswith("audit.")
+        ]
+
+    def one_record(self, event_name: str) -> Any:
+        """The single audit record named ``event_name``; fails if there are zero or several."""
+        matches = [r for r in self.audit_records() if r.event_name == event_name]
+        assert len(matches) == 1, f"expected one {event_name}, got {len(matches)}: {matches}"
+        return matches[0]
+
+    def server_spans(self) -> list[ReadableSpan]:
+        """Finished SERVER spans."""
+        return [s for s in self.spans.get_finished_spans() if s.kind.name == "SERVER"]
+
+    def counter(self, name: str, **attributes: str) -> int:
+        """Sum of a counter's data points whose attributes include ``attributes``."""
+        data = self.metric_reader.get_metrics_data()
+        total = 0
+        for resource_metrics in data.resource_metrics if data else ():
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    if metric.name != name:
+                        continue
+                    for point in metric.data.data_points:
+                        if attributes.items() <= dict(point.attributes or {}).items():
+                            total += int(getattr(point, "value", 0))
+        return total
+
+
+def make_telemetry(sampler: Sampler | None = None) -> Telemetry:
+    """Fresh, non-global SDK providers backed by in-memory exporters."""
+    logs = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
+    logger_provider = LoggerProvider(shutdown_on_exit=False)
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider(sampler=sampler, shutdown_on_exit=False)
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+    return Telemetry(logs, spans, reader, logger_provider, tracer_provider, meter_provider)
+
+
+@pytest.fixture
+def telemetry() -> Iterator[Telemetry]:
+    """SDK providers for one test."""
+    result = make_telemetry()
+    yield result
+    result.logger_provider.shutdown()
+    result.tracer_provider.shutdown()
+    result.meter_provider.shutdown()
+
+
+def audited_app(
+    telemetry: Telemetry, config: AuditConfig | None = None, tracing: Tracing = "native"
+) -> FastAPI:
+    """A FastAPI app traced the ``tracing`` way and audited into ``telemetry``.
+
+    ``native`` is FastAPI's own telemetry, ``contrib`` is opentelemetry-instrumentation-fastapi.
+    """
+    if tracing == "native":
+        app = FastAPI(
+            telemetry={
+                "tracer_provider": telemetry.tracer_provider,
+                "metrics": False,
+                "logs": False,
+            }
+        )
+    else:
+        app = FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False})
+        if tracing == "contrib":
+            FastAPIInstrumentor.instrument_app(app, tracer_provider=telemetry.tracer_provider)
+    instrument_app(
+        app,
+        config or AuditConfig(),
+        logger_provider=telemetry.logger_provider,
+        meter_provider=telemetry.meter_provider,
+    )
+    return app
+
+
+@pytest.fixture(params=["native", "contrib"])
+def tracing(request: pytest.FixtureRequest) -> Tracing:
+    """Both ways a FastAPI app gets its SERVER span."""
+    value: Tracing = request.param
+    return value

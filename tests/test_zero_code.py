@@ -1,0 +1,109 @@
+"""Zero code: ``opentelemetry-instrument uvicorn app:app`` audits an app that never imports us.
+
+Real processes: uvicorn under opentelemetry-instrument, real HTTP over loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from otel_audit.archive import read_events
+
+from ._process import free_port, running
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def _serve_and_call(tmp_path: Path, env: dict[str, str]) -> Path:
+    port = free_port()
+    log = tmp_path / "server.log"
+    command = [
+        str(BIN / "opentelemetry-instrument"),
+        str(BIN / "uvicorn"),
+        "tests.apps.plain_app:app",
+        "--port",
+        str(port),
+    ]
+    with (
+        running(command, port=port, env=env, log=log, cwd=ROOT),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}") as client,
+    ):
+        assert client.get("/items/7", headers={"x-request-id": "zero-1"}).status_code == 200
+        assert client.get("/items/403").status_code == 403
+        assert client.get("/health").status_code == 404  # excluded by default
+    return log
+
+
+def test_zero_code_writes_the_local_archive(tmp_path: Path) -> None:
+    """With no log exporter configured, events land in OTEL_AUDIT_ARCHIVE_DIR at exit."""
+    archive = tmp_path / "archive"
+    env = {
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_SERVICE_NAME": "zero-code-app",
+        "OTEL_AUDIT_ARCHIVE_DIR": str(archive),
+    }
+    log = _serve_and_call(tmp_path, env)
+    events = list(read_events(archive))
+    assert [e.attributes["http.response.status_code"] for e in events] == [200, 403], (
+        log.read_text()
+    )
+    first = events[0]
+    assert first.event_name == "audit.http.request"
+    assert first.attributes["http.route"] == "/items/{item_id}"
+    assert first.attributes["audit.request.id"] == "zero-1"
+    assert first.resource["service.name"] == "zero-code-app"
+    assert first.resource["service.instance.id"]
+    assert events[1].attributes["audit.outcome"] == "failure"
+
+
+def test_zero_code_uses_the_configured_sdk_log_exporter(tmp_path: Path) -> None:
+    """When opentelemetry-instrument configures a log exporter, audit events go through it."""
+    env = {
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "console",
+        "OTEL_AUDIT_ARCHIVE_DIR": str(tmp_path / "must-stay-empty"),
+    }
+    log = _serve_and_call(tmp_path, env).read_text()
+    assert log.count('"event_name": "audit.http.request"') == 2, log
+    assert not (tmp_path / "must-stay-empty").exists()
+
+
+@pytest.mark.parametrize("redaction", ["true", "false"])
+def test_embedded_default_flushes_at_exit(tmp_path: Path, redaction: str) -> None:
+    """instrument_app() with nothing configured archives every event by process exit."""
+    archive = tmp_path / "archive"
+    env = {"OTEL_AUDIT_ARCHIVE_DIR": str(archive), "OTEL_AUDIT_REDACTION": redaction}
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.apps.embedded_default"],
+        cwd=ROOT,
+        env={**__import__("os").environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    events = list(read_events(archive))
+    names = [e.event_name for e in events]
+    assert names.count("audit.http.request") == 5
+    assert names.count("audit.item.viewed") == 5
+    viewed = [e for e in events if e.event_name == "audit.item.viewed"]
+    assert sorted(str(e.attributes["audit.resource.id"]) for e in viewed) == [
+        "0",
+        "1",
+        "2",
+        "3",
+        "4",
+    ]
+    assert all(e.attributes["user.id"] == "user-1" for e in viewed)
+    assert json.loads(json.dumps(events[0].resource))["service.instance.id"]
