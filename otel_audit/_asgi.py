@@ -13,6 +13,7 @@ import re
 import time
 from typing import Final
 
+import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import _spans
@@ -62,6 +63,9 @@ class AuditMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        if kind == "lifespan":
+            await self.app(scope, receive, self._flush_on_shutdown(send))
+            return
         if kind not in ("http", "websocket") or SCOPE_KEY in scope or self._excluded_path(scope):
             await self.app(scope, receive, send)
             return
@@ -81,6 +85,20 @@ class AuditMiddleware:
                 await self._websocket(request, scope, receive, send)
         finally:
             _current_request.reset(token)
+
+    def _flush_on_shutdown(self, send: Send) -> Send:
+        """Flush queued audit events before the server is told shutdown is complete.
+
+        atexit is not enough: uvicorn re-raises SIGTERM after a graceful shutdown, and the
+        process dies before atexit handlers run, losing the last batch.
+        """
+
+        async def lifespan_send(message: Message) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await anyio.to_thread.run_sync(self.emitter.flush)
+            await send(message)
+
+        return lifespan_send
 
     def _excluded_path(self, scope: Scope) -> bool:
         path: str = scope.get("path", "")

@@ -70,6 +70,7 @@ class AuditEmitter:
         self.scrubber = Scrubber(config)
         self.actors = ActorResolver(config, self.report_error)
         self._explicit_provider = logger_provider
+        self._provider: _logs.LoggerProvider | None = None
         self._logger: _logs.Logger | None = None
         self._logger_lock = threading.Lock()
         meter = (meter_provider or metrics.get_meter_provider()).get_meter(SCOPE_NAME, __version__)
@@ -95,10 +96,10 @@ class AuditEmitter:
         if logger is None:
             with self._logger_lock:
                 if self._logger is None:
-                    provider = resolve_logger_provider(
+                    self._provider = resolve_logger_provider(
                         self._explicit_provider, self.config.archive_dir
                     )
-                    self._logger = provider.get_logger(SCOPE_NAME, __version__)
+                    self._logger = self._provider.get_logger(SCOPE_NAME, __version__)
                 logger = self._logger
         return logger
 
@@ -131,6 +132,17 @@ class AuditEmitter:
                 # The log record, the system of record, already left: not a drop.
                 self.report_error("span_event_error", exc)
         return True
+
+    def flush(self, timeout_millis: int = 10_000) -> bool:
+        """Export every queued audit event now (blocking); False if that did not finish."""
+        force_flush = getattr(self._provider, "force_flush", None)
+        if not callable(force_flush):
+            return True
+        try:
+            return bool(force_flush(timeout_millis))
+        except Exception as exc:
+            self.report_error("flush_error", exc)
+            return False
 
     def report_drop(self, reason: str, exc: BaseException | None = None) -> None:
         """Count and (rate-limited) log an audit event that was lost."""

@@ -40,8 +40,9 @@ def running(
     env: Mapping[str, str] | None = None,
     log: Path,
     cwd: Path | None = None,
+    stop_signal: signal.Signals = signal.SIGINT,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``command`` until the block ends, then stop it gracefully (SIGINT, then SIGKILL)."""
+    """Run ``command`` until the block ends, then stop it with ``stop_signal`` (then SIGKILL)."""
     with log.open("wb") as output:
         process = subprocess.Popen(
             list(command),
@@ -54,13 +55,15 @@ def running(
             wait_for_port(port, process)
             yield process
         finally:
-            stop(process)
+            stop(process, how=stop_signal)
 
 
-def stop(process: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
-    """Interrupt ``process`` like Ctrl-C and wait; kill it if it does not exit in time."""
+def stop(
+    process: subprocess.Popen[bytes], timeout: float = 15.0, how: signal.Signals = signal.SIGINT
+) -> int:
+    """Stop ``process`` with ``how`` (Ctrl-C by default) and wait; kill it if it hangs."""
     if process.poll() is None:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(how)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -6,6 +6,7 @@ Real processes: uvicorn under opentelemetry-instrument, real HTTP over loopback.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
-def _serve_and_call(tmp_path: Path, env: dict[str, str]) -> Path:
+def _serve_and_call(
+    tmp_path: Path, env: dict[str, str], stop_signal: signal.Signals = signal.SIGINT
+) -> Path:
     port = free_port()
     log = tmp_path / "server.log"
     command = [
@@ -32,7 +35,7 @@ def _serve_and_call(tmp_path: Path, env: dict[str, str]) -> Path:
         str(port),
     ]
     with (
-        running(command, port=port, env=env, log=log, cwd=ROOT),
+        running(command, port=port, env=env, log=log, cwd=ROOT, stop_signal=stop_signal),
         httpx.Client(base_url=f"http://127.0.0.1:{port}") as client,
     ):
         assert client.get("/items/7", headers={"x-request-id": "zero-1"}).status_code == 200
@@ -41,8 +44,12 @@ def _serve_and_call(tmp_path: Path, env: dict[str, str]) -> Path:
     return log
 
 
-def test_zero_code_writes_the_local_archive(tmp_path: Path) -> None:
-    """With no log exporter configured, events land in OTEL_AUDIT_ARCHIVE_DIR at exit."""
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_zero_code_writes_the_local_archive(tmp_path: Path, stop_signal: signal.Signals) -> None:
+    """With no log exporter configured, events land in OTEL_AUDIT_ARCHIVE_DIR by shutdown.
+
+    SIGTERM matters: uvicorn re-raises it after shutting down, so atexit never runs.
+    """
     archive = tmp_path / "archive"
     env = {
         "OTEL_TRACES_EXPORTER": "none",
@@ -51,7 +58,7 @@ def test_zero_code_writes_the_local_archive(tmp_path: Path) -> None:
         "OTEL_SERVICE_NAME": "zero-code-app",
         "OTEL_AUDIT_ARCHIVE_DIR": str(archive),
     }
-    log = _serve_and_call(tmp_path, env)
+    log = _serve_and_call(tmp_path, env, stop_signal)
     events = list(read_events(archive))
     assert [e.attributes["http.response.status_code"] for e in events] == [200, 403], (
         log.read_text()
