@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+PY_SOURCES := otel_audit tests examples bench
+
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/ruff format --check $(PY_SOURCES)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -31,7 +33,10 @@ test: lint typecheck unit
 demo: $(STAMP)
 	$(BIN)/python -m examples.demo $(ARGS)
 
+# wrk is the load generator (Debian package); installed on demand where we are root.
 bench: $(STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk; } \
+		|| { echo "bench needs wrk: apt-get install wrk" >&2; exit 1; }
 	$(BIN)/python -m bench.run $(ARGS)
 
 clean:

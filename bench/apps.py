@@ -1,0 +1,93 @@
+"""The applications under test, as uvicorn factories (``--factory bench.apps:<name>``).
+
+All three share the same FastAPI app, tracing and metrics; they differ only in auditing:
+
+* ``baseline_app``: opentelemetry-instrumentation-fastapi, spans over OTLP/HTTP to the sink;
+* ``audited_otlp_app``: the same plus ``otel_audit.instrument_app`` with an SDK
+  ``LoggerProvider`` exporting audit records over OTLP/HTTP to the same sink;
+* ``audited_archive_app``: the same plus ``otel_audit.instrument_app`` with no provider, so
+  the library's embedded default writes its local archive (``OTEL_AUDIT_ARCHIVE_DIR``).
+
+Factories (not module-level apps) so one process builds only the providers it serves.
+"""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+import otel_audit
+
+SINK_URL_ENV = "BENCH_SINK_URL"
+ITEM_ROUTE = "/items/{item_id}"
+# Metrics are exported during a run (not only at exit) so their cost is in every variant.
+_METRIC_INTERVAL_MS = 5000
+
+
+def _sink_url(signal: str) -> str:
+    return f"{os.environ[SINK_URL_ENV].rstrip('/')}/v1/{signal}"
+
+
+def _resource() -> Resource:
+    return Resource.create({"service.name": "otel-audit-bench"})
+
+
+def _traced_app() -> tuple[FastAPI, MeterProvider]:
+    """The baseline: a trivial endpoint, traced by the contrib instrumentation."""
+    # FastAPI's native telemetry would start a second set of spans next to the contrib
+    # instrumentation's; the baseline is the contrib instrumentation alone.
+    app = FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False})
+
+    @app.get(ITEM_ROUTE)
+    async def read_item(item_id: int) -> dict[str, object]:
+        return {"item_id": item_id, "name": "widget", "in_stock": True}
+
+    tracer_provider = TracerProvider(resource=_resource())
+    tracer_provider.add_span_processor(
+        BatchSpanProcessor(OTLPSpanExporter(endpoint=_sink_url("traces")))
+    )
+    meter_provider = MeterProvider(
+        resource=_resource(),
+        metric_readers=[
+            PeriodicExportingMetricReader(
+                OTLPMetricExporter(endpoint=_sink_url("metrics")),
+                export_interval_millis=_METRIC_INTERVAL_MS,
+            )
+        ],
+    )
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=tracer_provider, meter_provider=meter_provider
+    )
+    return app, meter_provider
+
+
+def baseline_app() -> FastAPI:
+    return _traced_app()[0]
+
+
+def audited_otlp_app() -> FastAPI:
+    app, meter_provider = _traced_app()
+    logger_provider = LoggerProvider(resource=_resource())
+    logger_provider.add_log_record_processor(
+        BatchLogRecordProcessor(OTLPLogExporter(endpoint=_sink_url("logs")))
+    )
+    otel_audit.instrument_app(app, logger_provider=logger_provider, meter_provider=meter_provider)
+    return app
+
+
+def audited_archive_app() -> FastAPI:
+    app, meter_provider = _traced_app()
+    otel_audit.instrument_app(app, meter_provider=meter_provider)
+    return app

@@ -1,0 +1,83 @@
+"""``python -m bench.run``: the HTTP throughput and record() cost benchmarks, one report.
+
+Every number is a ratio against a baseline measured in the same run; nothing here asserts
+on time. ``--quick`` is a smoke run (seconds, not minutes); ``--only`` picks one part;
+``--profile`` prints a cProfile of ``record()`` instead of timing it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+
+from . import http_throughput, profile_http, record_cost
+from .processes import stop_on_sigterm
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short smoke run")
+    parser.add_argument("--only", choices=("http", "record"), help="run one benchmark")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead of timing: cProfile record() (top 25 by tottime) and py-spy the apps",
+    )
+    http = parser.add_argument_group("http throughput")
+    http.add_argument("--duration", type=float, help="seconds per measured wrk run (10)")
+    http.add_argument("--warmup", type=float, help="seconds of wrk warm-up per run (3)")
+    http.add_argument("--connections", type=int, help="wrk connections (32)")
+    http.add_argument("--rounds", type=int, help="runs per variant, alternating (3)")
+    record = parser.add_argument_group("record() cost")
+    record.add_argument("--iterations", type=int, help="calls per timed block (20000)")
+    record.add_argument("--repeats", type=int, help="timed blocks per case (5)")
+    return parser
+
+
+def _http_settings(args: argparse.Namespace) -> http_throughput.HttpSettings:
+    quick = http_throughput.HttpSettings(seconds=2, warmup_seconds=1, rounds=1)
+    base = quick if args.quick else http_throughput.HttpSettings()
+    return http_throughput.HttpSettings(
+        seconds=args.duration or base.seconds,
+        warmup_seconds=args.warmup if args.warmup is not None else base.warmup_seconds,
+        connections=args.connections or base.connections,
+        rounds=args.rounds or base.rounds,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    stop_on_sigterm()
+    iterations = args.iterations or (2000 if args.quick else 20000)
+    repeats = args.repeats or (2 if args.quick else 5)
+    if args.profile:
+        if args.only in (None, "record"):
+            print("\n".join(record_cost.profile(iterations)))
+        if args.only in (None, "http"):
+            settings = _http_settings(args)
+            for factory in ("baseline_app", "audited_otlp_app"):
+                print(
+                    "\n".join(profile_http.profile(factory, settings.seconds, settings.connections))
+                )
+        return 0
+    if (os.cpu_count() or 1) < 2:
+        print("warning: fewer than 2 cores; the app and the load generator will share one")
+    report: list[str] = []
+    if args.only in (None, "http"):
+        if shutil.which("wrk") is None:
+            print("wrk not found: install it (Debian: apt-get install -y wrk)", file=sys.stderr)
+            return 2
+        print("http runs:", flush=True)
+        report += http_throughput.format_report(http_throughput.measure(_http_settings(args)))
+    if args.only in (None, "record"):
+        report += [""] if report else []
+        report += record_cost.format_report(record_cost.measure(iterations, repeats))
+    print()
+    print("\n".join(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
