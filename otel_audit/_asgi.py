@@ -139,12 +139,14 @@ class AuditMiddleware:
             scope=scope,
             request_id=request_id or uuid7(),
             method=method if method in _KNOWN_METHODS else "_OTHER",
-            path=scrubber.text(scope.get("path", ""), "url.path", findings),
+            path=scrubber.repeated_text(scope.get("path", ""), "url.path", findings),
             client_address=client_address(
                 scope.get("client"), forwarded_for, forwarded, self._trusted_proxies
             ),
             user_agent=(
-                scrubber.text(user_agent.decode("latin-1"), "user_agent.original", findings)
+                scrubber.repeated_text(
+                    user_agent.decode("latin-1"), "user_agent.original", findings
+                )
                 if user_agent is not None
                 else None
             ),

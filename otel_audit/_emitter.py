@@ -21,6 +21,7 @@ from ._actor import ActorResolver
 from ._config import AuditConfig
 from ._errors import AuditEmitError
 from ._event import SEVERITY, AuditEvent
+from ._metrics import LabelledCount
 from ._providers import resolve_logger_provider
 from ._scrub import Scrubber
 from ._version import __version__
@@ -74,18 +75,26 @@ class AuditEmitter:
         self._logger: _logs.Logger | None = None
         self._logger_lock = threading.Lock()
         meter = (meter_provider or metrics.get_meter_provider()).get_meter(SCOPE_NAME, __version__)
-        self._emitted = meter.create_counter(
-            "otel_audit.events.emitted", unit="{event}", description="Audit events emitted."
+        self.emitted = LabelledCount(
+            meter,
+            "otel_audit.events.emitted",
+            unit="{event}",
+            description="Audit events emitted, by action.",
+            label="audit.action",
         )
-        self._dropped = meter.create_counter(
+        self.dropped = LabelledCount(
+            meter,
             "otel_audit.events.dropped",
             unit="{event}",
             description="Audit events lost, by reason.",
+            label="reason",
         )
-        self._errors = meter.create_counter(
+        self.errors = LabelledCount(
+            meter,
             "otel_audit.errors",
             unit="{error}",
             description="Failures inside auditing that did not lose an event, by reason.",
+            label="reason",
         )
         self._warnings = _RateLimitedWarnings()
 
@@ -124,7 +133,7 @@ class AuditEmitter:
             if self.config.fail_closed:
                 raise AuditEmitError(f"audit event {name} could not be emitted") from exc
             return False
-        self._emitted.add(1, {"audit.action": event.action})
+        self.emitted.add(event.action)
         if span is not None and self.config.span_events and span.is_recording():
             try:
                 span.add_event(name, event.attributes, event.timestamp_ns)
@@ -146,17 +155,13 @@ class AuditEmitter:
 
     def report_drop(self, reason: str, exc: BaseException | None = None) -> None:
         """Count and (rate-limited) log an audit event that was lost."""
-        try:
-            self._dropped.add(1, {"reason": reason})
-        finally:
-            self._warnings.warn(f"audit event dropped: {reason}", exc)
+        self.dropped.add(reason)
+        self._warnings.warn(f"audit event dropped: {reason}", exc)
 
     def report_error(self, reason: str, exc: BaseException | None = None) -> None:
         """Count and (rate-limited) log a failure that did not lose an event."""
-        try:
-            self._errors.add(1, {"reason": reason})
-        finally:
-            self._warnings.warn(reason, exc)
+        self.errors.add(reason)
+        self._warnings.warn(reason, exc)
 
 
 _default_lock = threading.Lock()

@@ -8,7 +8,7 @@ the one place that turns it into a log record and a span event.
 from __future__ import annotations
 
 import enum
-import os
+import random
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -132,9 +132,13 @@ def check_action(action: str) -> str:
 
 
 def uuid7() -> str:
-    """A time-ordered UUIDv7 string (RFC 9562), so event ids sort by creation time."""
+    """A time-ordered UUIDv7 string (RFC 9562), so event ids sort by creation time.
+
+    The random bits make ids unique, not secret, so the per-process PRNG (reseeded in forked
+    workers) serves; ``os.urandom`` is a system call per id on the request path.
+    """
     millis = time.time_ns() // 1_000_000
-    random_bits = int.from_bytes(os.urandom(10), "big")
+    random_bits = random.getrandbits(80)
     value = (millis & 0xFFFF_FFFF_FFFF) << 80 | random_bits
     # Set the version (7) and the RFC 4122 variant bits.
     value = (value & ~(0xF << 76)) | (0x7 << 76)

@@ -18,6 +18,9 @@ from ._config import AuditConfig
 from ._redaction import Finding, Redactor
 
 _PSEUDONYM_CACHE_SIZE: Final = 4096
+# Bounded so unique values (ids in paths) cannot grow it without limit; cleared when full.
+_REPEATED_CACHE_SIZE: Final = 2048
+_CACHEABLE_LENGTH: Final = 512
 
 
 class Scrubber:
@@ -32,12 +35,27 @@ class Scrubber:
         )
         self._key = config.pseudonymization_key.encode() if config.pseudonymization_key else None
         self._pseudonyms: dict[str, str] = {}
+        self._repeated: dict[tuple[str, str], tuple[str, tuple[Finding, ...]]] = {}
 
     def text(self, value: str, path: str, findings: list[Finding]) -> str:
         """Mask secrets and PII in one string, then cap its length."""
         if self.enabled:
             return self._redactor.scrub_text(value, path, findings)
         return self._redactor.truncate(value, path, findings)
+
+    def repeated_text(self, value: str, path: str, findings: list[Finding]) -> str:
+        """:meth:`text` for values that repeat across requests (paths, user agents): cached."""
+        key = (path, value)
+        cached = self._repeated.get(key)
+        if cached is None:
+            own: list[Finding] = []
+            cached = (self.text(value, path, own), tuple(own))
+            if len(value) <= _CACHEABLE_LENGTH:
+                if len(self._repeated) >= _REPEATED_CACHE_SIZE:
+                    self._repeated.clear()
+                self._repeated[key] = cached
+        findings.extend(cached[1])
+        return cached[0]
 
     def query(self, value: str, path: str, findings: list[Finding]) -> str:
         """Mask secret parameters and PII in a raw URL query string."""
