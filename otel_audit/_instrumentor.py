@@ -15,7 +15,7 @@ from typing import Any
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from ._config import AuditConfig
-from .fastapi import instrument_app
+from .fastapi import _instrument
 
 _ORIGINAL_INIT = "_otel_audit_original_init"
 
@@ -39,9 +39,7 @@ class AuditInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         @functools.wraps(original)
         def audited_init(app: FastAPI, *args: Any, **init_kwargs: Any) -> None:
             original(app, *args, **init_kwargs)
-            instrument_app(
-                app, config, logger_provider=logger_provider, meter_provider=meter_provider
-            )
+            _instrument(app, config, logger_provider, None, meter_provider, automatic=True)
 
         setattr(FastAPI, _ORIGINAL_INIT, original)
         FastAPI.__init__ = audited_init  # type: ignore[method-assign,assignment]

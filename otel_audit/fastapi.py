@@ -11,6 +11,7 @@ from ._config import AuditConfig
 from ._emitter import AuditEmitter, set_default_emitter
 
 _EMITTER_ATTRIBUTE = "_otel_audit_emitter"
+_AUTOMATIC_ATTRIBUTE = "_otel_audit_automatic"
 
 
 def instrument_app(
@@ -28,8 +29,28 @@ def instrument_app(
     to trace the app when it has no HTTP tracing of its own, so each event also lands on a
     server span. ``meter_provider`` receives the emitted/dropped counters.
     """
+    _instrument(app, config, logger_provider, tracer_provider, meter_provider, automatic=False)
+
+
+def _instrument(
+    app: Starlette,
+    config: AuditConfig | None,
+    logger_provider: _logs.LoggerProvider | None,
+    tracer_provider: trace.TracerProvider | None,
+    meter_provider: metrics.MeterProvider | None,
+    *,
+    automatic: bool,
+) -> None:
+    """instrument_app(); ``automatic`` marks the zero-code entry point's call."""
     if getattr(app, _EMITTER_ATTRIBUTE, None) is not None:
-        return
+        if automatic or not getattr(app, _AUTOMATIC_ATTRIBUTE, False):
+            return
+        # The app calls instrument_app() itself under opentelemetry-instrument, which
+        # already audited it from the environment inside FastAPI(): the app's explicit
+        # configuration wins, so the automatic middleware is replaced.
+        app.user_middleware[:] = [
+            entry for entry in app.user_middleware if not _is_audit_middleware(entry)
+        ]
     emitter = AuditEmitter(
         config if config is not None else AuditConfig(),
         logger_provider=logger_provider,
@@ -42,9 +63,15 @@ def instrument_app(
     # Rebuilt on the next request, so instrumenting an app that already served works too.
     app.middleware_stack = None
     setattr(app, _EMITTER_ATTRIBUTE, emitter)
+    setattr(app, _AUTOMATIC_ATTRIBUTE, automatic)
     set_default_emitter(emitter)
     if tracer_provider is not None:
         _trace_with(app, tracer_provider, meter_provider)
+
+
+def _is_audit_middleware(entry: Middleware) -> bool:
+    factory: object = entry.cls
+    return factory is AuditMiddleware
 
 
 def _trace_with(

@@ -23,14 +23,18 @@ BIN = Path(sys.executable).parent
 
 
 def _serve_and_call(
-    tmp_path: Path, env: dict[str, str], stop_signal: signal.Signals = signal.SIGINT
+    tmp_path: Path,
+    env: dict[str, str],
+    stop_signal: signal.Signals = signal.SIGINT,
+    app: str = "tests.apps.plain_app:app",
+    paths: tuple[str, ...] = (),
 ) -> Path:
     port = free_port()
     log = tmp_path / "server.log"
     command = [
         str(BIN / "opentelemetry-instrument"),
         str(BIN / "uvicorn"),
-        "tests.apps.plain_app:app",
+        app,
         "--port",
         str(port),
     ]
@@ -38,6 +42,10 @@ def _serve_and_call(
         running(command, port=port, env=env, log=log, cwd=ROOT, stop_signal=stop_signal),
         httpx.Client(base_url=f"http://127.0.0.1:{port}") as client,
     ):
+        if paths:
+            for path in paths:
+                assert client.get(path).status_code == 200
+            return log
         assert client.get("/items/7", headers={"x-request-id": "zero-1"}).status_code == 200
         assert client.get("/items/403").status_code == 403
         assert client.get("/health").status_code == 404  # excluded by default
@@ -114,3 +122,18 @@ def test_embedded_default_flushes_at_exit(tmp_path: Path, redaction: str) -> Non
     ]
     assert all(e.attributes["user.id"] == "user-1" for e in viewed)
     assert json.loads(json.dumps(events[0].resource))["service.instance.id"]
+
+
+def test_explicit_instrument_app_wins_over_zero_code(tmp_path: Path) -> None:
+    """An app's own instrument_app(config) replaces the automatic, environment-only one."""
+    archive = tmp_path / "archive"
+    env = {
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_AUDIT_ARCHIVE_DIR": str(archive),
+    }
+    app = "tests.apps.explicit_config_app:app"
+    _serve_and_call(tmp_path, env, app=app, paths=("/private", "/public"))
+    paths = [e.attributes["url.path"] for e in read_events(archive)]
+    assert paths == ["/public"]
