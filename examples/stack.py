@@ -1,0 +1,273 @@
+"""The local otel-audit stack: VictoriaLogs, VictoriaTraces and otelcol-audit, on loopback.
+
+Used by ``make demo`` and the end-to-end tests: real processes on free ports, started and
+stopped by the caller. The binaries are built by ``make tools`` into ``.cache/bin``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".cache" / "bin"
+COLLECTOR_CONFIG = ROOT / "collector-config" / "otelcol-audit.yaml"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def binary(name: str) -> Path:
+    """A binary from ``.cache/bin``, or a clear error naming the make target that builds it."""
+    path = BIN / name
+    if not os.access(path, os.X_OK):
+        target = "collector" if name.startswith("otelcol") else "backends"
+        raise FileNotFoundError(f"{path} is missing: run `make {target}` (or `make tools`)")
+    return path
+
+
+def http_get(url: str, timeout: float = 5.0) -> bytes:
+    """GET ``url`` and return the body (raises on HTTP errors)."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback URLs we build
+        body: bytes = response.read()
+        return body
+
+
+def http_post(url: str, data: bytes = b"", timeout: float = 5.0) -> bytes:
+    """POST ``data`` to ``url`` and return the body."""
+    request = urllib.request.Request(url, data=data, method="POST")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        body: bytes = response.read()
+        return body
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    """Poll ``url`` until it answers 200; fail with the process log if it dies or hangs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}:\n{_tail(log)}")
+        with contextlib.suppress(OSError, urllib.error.URLError):
+            http_get(url, timeout=1)
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not healthy within {timeout}s:\n{_tail(log)}")
+
+
+def _tail(log: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@dataclass
+class Service:
+    """One running process of the stack."""
+
+    name: str
+    command: list[str]
+    health_url: str
+    log: Path
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the process and wait until its health endpoint answers."""
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as output:
+            self.process = subprocess.Popen(
+                self.command,
+                env={**os.environ, **self.env},
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                start_new_session=True,  # Ctrl-C in a terminal reaches only us; we stop it
+            )
+        wait_until_healthy(self.health_url, self.process, self.log)
+
+    def stop(self, how: signal.Signals = signal.SIGTERM, timeout: float = 20) -> None:
+        """Stop gracefully (flushing), or kill after ``timeout`` seconds."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(how)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def kill(self) -> None:
+        """Stop abruptly, as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+@dataclass
+class Stack:
+    """Ports, folders and processes of one local stack."""
+
+    workdir: Path
+    logs_port: int = field(default_factory=free_port)
+    traces_port: int = field(default_factory=free_port)
+    grpc_port: int = field(default_factory=free_port)
+    http_port: int = field(default_factory=free_port)
+    health_port: int = field(default_factory=free_port)
+    metrics_port: int = field(default_factory=free_port)
+    config: Path = COLLECTOR_CONFIG
+    services: dict[str, Service] = field(default_factory=dict)
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.workdir / "archive"
+
+    @property
+    def logs_url(self) -> str:
+        return f"http://127.0.0.1:{self.logs_port}"
+
+    @property
+    def traces_url(self) -> str:
+        return f"http://127.0.0.1:{self.traces_port}"
+
+    @property
+    def otlp_http_endpoint(self) -> str:
+        """What an app sets as OTEL_EXPORTER_OTLP_ENDPOINT."""
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def collector_env(self) -> dict[str, str]:
+        """The collector's environment (the contract names in otelcol-audit.yaml)."""
+        return {
+            "OTEL_AUDIT_COLLECTOR_GRPC": f"127.0.0.1:{self.grpc_port}",
+            "OTEL_AUDIT_COLLECTOR_HTTP": f"127.0.0.1:{self.http_port}",
+            "OTEL_AUDIT_ARCHIVE_DIR": str(self.archive_dir),
+            "OTEL_AUDIT_QUEUE_DIR": str(self.workdir / "queue"),
+            "OTEL_AUDIT_LOGS_ENDPOINT": f"{self.logs_url}/insert/opentelemetry/v1/logs",
+            "OTEL_AUDIT_TRACES_ENDPOINT": f"{self.traces_url}/insert/opentelemetry/v1/traces",
+            "OTEL_AUDIT_COLLECTOR_HEALTH": f"127.0.0.1:{self.health_port}",
+            "OTEL_AUDIT_COLLECTOR_METRICS_PORT": str(self.metrics_port),
+        }
+
+    def app_env(self, service_name: str) -> dict[str, str]:
+        """Environment for an app exporting logs and traces to this stack's collector."""
+        return {
+            "OTEL_SERVICE_NAME": service_name,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_http_endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_LOGS_EXPORTER": "otlp",
+            "OTEL_METRICS_EXPORTER": "none",
+            # Short export delays so events reach the backends within a test's patience.
+            "OTEL_BLRP_SCHEDULE_DELAY": "200",
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+        }
+
+    def victoria_logs(self) -> Service:
+        return Service(
+            "victoria-logs",
+            [
+                str(binary("victoria-logs")),
+                f"-httpListenAddr=127.0.0.1:{self.logs_port}",
+                f"-storageDataPath={self.workdir / 'victoria-logs'}",
+                "-retentionPeriod=100y",  # the demo's and tests' timestamps are "now"
+            ],
+            f"{self.logs_url}/health",
+            self.workdir / "logs" / "victoria-logs.log",
+        )
+
+    def victoria_traces(self) -> Service:
+        return Service(
+            "victoria-traces",
+            [
+                str(binary("victoria-traces")),
+                f"-httpListenAddr=127.0.0.1:{self.traces_port}",
+                f"-storageDataPath={self.workdir / 'victoria-traces'}",
+                # Traces are searchable as soon as they are ingested, not 30 s later.
+                "-search.latencyOffset=0s",
+            ],
+            f"{self.traces_url}/health",
+            self.workdir / "logs" / "victoria-traces.log",
+        )
+
+    def collector(self, config: Path | None = None, env: Mapping[str, str] | None = None) -> Service:
+        return Service(
+            "otelcol-audit",
+            [str(binary("otelcol-audit")), "--config", str(config or self.config)],
+            f"http://127.0.0.1:{self.health_port}/",
+            self.workdir / "logs" / "otelcol-audit.log",
+            env={**self.collector_env(), **(env or {})},
+        )
+
+    def start(self, names: Sequence[str] = ("victoria-logs", "victoria-traces", "otelcol-audit")) -> None:
+        """Start the named services in order (backends before the collector)."""
+        factories = {
+            "victoria-logs": self.victoria_logs,
+            "victoria-traces": self.victoria_traces,
+            "otelcol-audit": self.collector,
+        }
+        for name in names:
+            service = factories[name]()
+            self.services[name] = service
+            service.start()
+
+    def stop(self) -> None:
+        """Stop everything, collector first so it can flush to the backends."""
+        for name in ("otelcol-audit", "victoria-traces", "victoria-logs"):
+            if name in self.services:
+                self.services[name].stop()
+
+    # --- reading back ------------------------------------------------------------------
+
+    def flush_logs(self) -> None:
+        """Make everything VictoriaLogs ingested searchable now."""
+        http_post(f"{self.logs_url}/internal/force_flush")
+
+    def query_logs(self, logsql: str, limit: int = 10_000) -> list[dict[str, Any]]:
+        """Run a LogsQL query; one dict per matching log entry."""
+        self.flush_logs()
+        query = urllib.parse.urlencode({"query": logsql, "limit": str(limit)})
+        body = http_post(f"{self.logs_url}/select/logsql/query", query.encode())
+        return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+
+    def jaeger_traces(self, service_name: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """Traces of ``service_name`` through VictoriaTraces' Jaeger query API."""
+        query = urllib.parse.urlencode({"service": service_name, "limit": str(limit)})
+        body = json.loads(http_get(f"{self.traces_url}/select/jaeger/api/traces?{query}"))
+        data: list[dict[str, Any]] = body.get("data") or []
+        return data
+
+
+@contextlib.contextmanager
+def running_stack(workdir: Path, names: Sequence[str] | None = None) -> Iterator[Stack]:
+    """A started stack in ``workdir`` (wiped first), stopped when the block ends."""
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    stack = Stack(workdir)
+    try:
+        stack.start(*(() if names is None else (names,)))
+        yield stack
+    finally:
+        stack.stop()

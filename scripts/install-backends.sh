@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# Install pinned Go programs the tests and benchmarks run, from the Go module proxy,
+# into .cache/bin/<name>:
+#   victoria-logs    VictoriaLogs single-node server   (VICTORIALOGS_VERSION)
+#   victoria-traces  VictoriaTraces single-node server (VICTORIATRACES_VERSION)
+#   telemetrygen     OpenTelemetry load generator      (TELEMETRYGEN_VERSION)
+# Usage: scripts/install-backends.sh [name...]   (default: victoria-logs victoria-traces)
+#
+# How a program is built: its go.mod at the pin is read first (`go mod download -json`).
+# Without `replace` lines it is `go install module/pkg@version`. With them, `go install
+# pkg@version` refuses the module, so the module's source tree (the zip the module proxy
+# serves, copied out of the module cache) is built with `go build -mod=mod`, which
+# honours the replace lines. Both only ever fetch from the module proxy.
+#
+# Caching, so that a second run builds nothing: the key is name + version (+ recipe
+# revision and platform); .cache/tools/<name>.key records the key of .cache/bin/<name>,
+# and ${OTEL_AUDIT_BUILD_CACHE:-$HOME/.cache/otel-audit}/<key>/<name> keeps a
+# machine-level copy that fresh clones on the same machine link instead of rebuilding.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source-path=SCRIPTDIR source=versions.env
+source "$ROOT/scripts/versions.env"
+
+BIN_DIR="$ROOT/.cache/bin"
+STAMP_DIR="$ROOT/.cache/tools"
+MACHINE_CACHE="${OTEL_AUDIT_BUILD_CACHE:-$HOME/.cache/otel-audit}"
+# VictoriaMetrics programs print this variable for -version; the release Makefiles set it
+# the same way.
+VM_BUILDINFO="github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version"
+
+die() { echo "install-backends: $*" >&2; exit 1; }
+now_ns() { date +%s%N; }
+seconds_since() { awk -v s="$1" -v e="$(now_ns)" 'BEGIN { printf "%.2f", (e - s) / 1e9 }'; }
+platform="$(uname -s | tr '[:upper:]' '[:lower:]')-$(uname -m)"
+
+# name -> module, package inside the module, version, extra -ldflags.
+describe() {
+    case "$1" in
+    victoria-logs)
+        module=github.com/VictoriaMetrics/VictoriaLogs
+        pkg=./app/victoria-logs
+        version="$VICTORIALOGS_VERSION"
+        ldflags="-X $VM_BUILDINFO=victoria-logs-$version"
+        ;;
+    victoria-traces)
+        module=github.com/VictoriaMetrics/VictoriaTraces
+        pkg=./app/victoria-traces
+        version="$VICTORIATRACES_VERSION"
+        ldflags="-X $VM_BUILDINFO=victoria-traces-$version"
+        ;;
+    telemetrygen)
+        module=github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen
+        pkg=.
+        version="v$TELEMETRYGEN_VERSION"
+        ldflags=""
+        ;;
+    *) die "unknown program '$1' (known: victoria-logs victoria-traces telemetrygen)" ;;
+    esac
+}
+
+# Go is only needed for a real build; say so in one line when it is missing or too old.
+go_checked=0
+require_go() {
+    [[ $go_checked == 1 ]] && return 0
+    local need="$GO_MIN_VERSION" have
+    local hint="install it from your package manager (Debian: golang-go from trixie or bookworm-backports) or from go.dev/dl"
+    command -v go >/dev/null 2>&1 || die "Go >= $need is required to build the backends: $hint"
+    have="$(GOTOOLCHAIN=local go env GOVERSION 2>/dev/null)" || die "Go >= $need is required to build the backends: 'go env' failed; $hint"
+    have="${have#go}"
+    have="${have%% *}"
+    if [[ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -n1)" != "$need" ]]; then
+        die "Go >= $need is required to build the backends (found $have): $hint"
+    fi
+    # Never let an old local Go try to download a newer toolchain.
+    export GOTOOLCHAIN=local
+    go_checked=1
+}
+
+# Hard link when possible (no copy), via a temporary name so a half-written file is never run.
+install_binary() {
+    local src="$1" dst="$2" tmp="$2.tmp.$$"
+    mkdir -p "$(dirname "$dst")"
+    ln -f "$src" "$tmp" 2>/dev/null || cp -f "$src" "$tmp"
+    mv -f "$tmp" "$dst"
+}
+
+# A failure to save (read-only HOME, full disk) only costs the next clone a rebuild.
+save_to_machine_cache() {
+    local src="$1" dir="$2" name="$3" tmp
+    [[ -x "$dir/$name" ]] && return 0
+    if mkdir -p "$MACHINE_CACHE" 2>/dev/null && tmp="$(mktemp -d "$MACHINE_CACHE/.tmp.XXXXXX" 2>/dev/null)"; then
+        if cp -f "$src" "$tmp/$name" && chmod 0755 "$tmp" && mv -T "$tmp" "$dir" 2>/dev/null; then
+            return 0
+        fi
+        rm -rf "$tmp"
+        [[ -x "$dir/$name" ]] && return 0 # another run won the race: same key, same content
+    fi
+    echo "install-backends: warning: could not save $name to the machine cache $MACHINE_CACHE" >&2
+}
+
+# A top-level string field of `go mod download -json` output (paths need no unescaping).
+json_field() { sed -n "s/^[[:space:]]*\"$1\": \"\(.*\)\",\{0,1\}\$/\1/p" <<<"$2" | head -n1; }
+
+# Build $module@$version's $pkg into $1 (a file path).
+build_from_proxy() {
+    local out="$1" info err gomod dir src
+    require_go
+    # Reads the go.mod (and fetches the source zip) from the module proxy.
+    info="$(go mod download -json "$module@$version" 2>&1)" || true
+    err="$(json_field Error "$info")"
+    gomod="$(json_field GoMod "$info")"
+    dir="$(json_field Dir "$info")"
+    err="${err//\\n/ }"  # the JSON escapes of the proxy's multi-line message
+    err="${err//\\t/}"
+    if [[ -n "$err" || ! -f "$gomod" || ! -d "$dir" ]]; then
+        die "$module@$version is not available from the Go module proxy (GOPROXY=$(go env GOPROXY)): ${err:-$info}"
+    fi
+    local flags=(-trimpath -ldflags "-s -w $ldflags")
+    if grep -Eq '^[[:space:]]*replace([[:space:]]|\()' "$gomod"; then
+        # A replace to a local path cannot be satisfied from the proxy at all.
+        if grep -Eq '=>[[:space:]]*(\.|/)' "$gomod"; then
+            die "$module@$version replaces a module with a local path; it cannot be built from the module proxy"
+        fi
+        echo "$name: go.mod at $version has replace lines; building inside the module source"
+        src="$ROOT/.cache/tools/src/$name-$version"
+        rm -rf "$src"
+        mkdir -p "$src"
+        cp -R "$dir/." "$src/"
+        chmod -R u+w "$src" # the module cache is read-only
+        (cd "$src" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build "${flags[@]}" -o "$out" "$pkg")
+        rm -rf "$src"
+    else
+        local gobin target="$module"
+        [[ "$pkg" == "." ]] || target="$module/${pkg#./}"
+        gobin="$(mktemp -d "$STAMP_DIR/gobin.XXXXXX")"
+        GOBIN="$gobin" GOFLAGS=-mod=mod CGO_ENABLED=0 go install "${flags[@]}" "$target@$version"
+        mv -f "$gobin/$(basename "$target")" "$out"
+        rm -rf "$gobin"
+    fi
+}
+
+install_one() {
+    local name="$1" module pkg version ldflags key machine_dir start dest stamp
+    describe "$name"
+    start="$(now_ns)"
+    dest="$BIN_DIR/$name"
+    stamp="$STAMP_DIR/$name.key"
+    key="$name-$version-$platform-r$BUILD_RECIPE_REV"
+    machine_dir="$MACHINE_CACHE/$key"
+
+    if [[ -x "$dest" && "$(cat "$stamp" 2>/dev/null)" == "$key" ]]; then
+        echo "$name: up to date ($key), $(seconds_since "$start")s"
+        return 0
+    fi
+    if [[ -x "$machine_dir/$name" ]]; then
+        install_binary "$machine_dir/$name" "$dest"
+        echo "$key" >"$stamp"
+        echo "$name: reused the machine cache $machine_dir, $(seconds_since "$start")s"
+        return 0
+    fi
+
+    echo "$name: building $module@$version (cold builds take minutes)"
+    local out="$STAMP_DIR/$name.new"
+    rm -f "$out"
+    build_from_proxy "$out"
+    save_to_machine_cache "$out" "$machine_dir" "$name"
+    if [[ -x "$machine_dir/$name" ]]; then
+        install_binary "$machine_dir/$name" "$dest"
+        rm -f "$out"
+    else
+        mv -f "$out" "$dest"
+    fi
+    echo "$key" >"$stamp"
+    echo "$name: built $dest ($key) in $(seconds_since "$start")s"
+}
+
+mkdir -p "$BIN_DIR" "$STAMP_DIR"
+# Two runs in one clone must not build the same program at once.
+exec 9>"$STAMP_DIR/.lock"
+flock 9
+
+if [[ $# -eq 0 ]]; then
+    set -- victoria-logs victoria-traces
+fi
+# Install every requested program even if one fails, then report all failures.
+failed=()
+for name in "$@"; do
+    # A subshell, so that a failure in one program does not stop the others; not in an
+    # `if` condition, because bash ignores `set -e` inside conditions.
+    set +e
+    (
+        set -e
+        install_one "$name"
+    )
+    rc=$?
+    set -e
+    [[ $rc == 0 ]] || failed+=("$name")
+done
+if [[ ${#failed[@]} -gt 0 ]]; then
+    die "failed: ${failed[*]}"
+fi
