@@ -1,9 +1,11 @@
-"""``make demo``: run the demo service, drive a scripted session, show the audit trail.
+"""``make demo``: the whole stack, a scripted session, and the audit trail read back.
 
-Starts the demo app under uvicorn (a real server on loopback), plays a realistic session
-(two tenants, logins including failed ones, create/update/delete, a role change, a
-forbidden access, a WebSocket session), then prints a summary read back from the local
-audit archive. Keeps serving until Ctrl-C, or exits at once with ``--once``.
+Starts VictoriaLogs (and VictoriaTraces where it is installed), the otelcol-audit
+collector and the demo app under ``opentelemetry-instrument`` (real processes on loopback),
+plays a realistic session (two tenants, logins including failed ones, create/update/delete,
+a role change, a forbidden access, a WebSocket session), then prints where to look and a
+summary read back from the collector's archive. Keeps running until Ctrl-C, or exits at
+once with ``--once``.
 """
 
 from __future__ import annotations
@@ -11,46 +13,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 import httpx
 import websockets
 
+from examples.stack import BIN, ROOT, Service, Stack, free_port
 from otel_audit.archive import ArchivedEvent, read_events
 
-ROOT = Path(__file__).resolve().parent.parent
-ARCHIVE = ROOT / ".cache" / "demo" / "archive"
+WORKDIR = ROOT / ".cache" / "demo"
+SERVICE_NAME = "demo-docs"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _start_app(port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "OTEL_AUDIT_ARCHIVE_DIR": str(ARCHIVE), "OTEL_SERVICE_NAME": "demo-docs"}
-    command = [sys.executable, "-m", "uvicorn", "examples.app:app", "--port", str(port)]
-    process = subprocess.Popen([*command, "--log-level", "warning"], env=env, cwd=ROOT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), 0.2):
-                return process
-        except OSError:
-            if process.poll() is not None:
-                raise SystemExit("the demo app failed to start") from None
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the demo app did not start listening within 30s")
+def _app_service(stack: Stack, port: int) -> Service:
+    """The demo app, zero-code instrumented, exporting logs and traces to the collector."""
+    instrument = Path(sys.executable).parent / "opentelemetry-instrument"
+    command = [str(instrument), sys.executable, "-m", "uvicorn", "examples.app:app"]
+    return Service(
+        "demo-app",
+        [*command, "--port", str(port), "--log-level", "warning"],
+        f"http://127.0.0.1:{port}/docs",
+        stack.workdir / "logs" / "demo-app.log",
+        env=stack.app_env(SERVICE_NAME),
+    )
 
 
 def _login(client: httpx.Client, username: str, password: str) -> dict[str, str]:
@@ -103,9 +93,9 @@ async def _websocket_session(base_url: str, token: str) -> None:
         pass  # denied before accept (uvicorn answers HTTP 403), as intended
 
 
-def summarise(events: list[ArchivedEvent]) -> str:
+def summarise(events: list[ArchivedEvent], archive: Path) -> str:
     """A readable summary of the archive: counts per event and outcome, then the trail."""
-    lines = [f"{len(events)} audit events in {ARCHIVE.relative_to(ROOT)}", ""]
+    lines = [f"{len(events)} audit events in {archive.relative_to(ROOT)}", ""]
     counts = collections.Counter(
         (e.event_name, str(e.attributes.get("audit.outcome"))) for e in events
     )
@@ -122,34 +112,69 @@ def summarise(events: list[ArchivedEvent]) -> str:
     return "\n".join(lines)
 
 
+def _wait_for_archive(
+    archive: Path, settle: float = 2.0, timeout: float = 30
+) -> list[ArchivedEvent]:
+    """The archived events once the archive has stopped growing for ``settle`` seconds."""
+    deadline = time.monotonic() + timeout
+    events: list[ArchivedEvent] = []
+    last_change = time.monotonic()
+    while time.monotonic() < deadline:
+        current = list(read_events(archive)) if archive.exists() else []
+        if len(current) != len(events):
+            events, last_change = current, time.monotonic()
+        elif events and time.monotonic() - last_change >= settle:
+            break
+        time.sleep(0.25)
+    return events
+
+
+def _where_to_look(stack: Stack, app_port: int) -> str:
+    query = urllib.parse.quote('event_name:"audit.user.role_changed"')
+    lines = [
+        f"Demo app (OpenAPI UI):  http://127.0.0.1:{app_port}/docs",
+        f"VictoriaLogs UI:        {stack.logs_url}/select/vmui/?#/?query={query}",
+    ]
+    if "victoria-traces" in stack.services:
+        lines.append(f"VictoriaTraces UI:      {stack.traces_url}/select/vmui/")
+    lines.append(f"Audit archive:          {stack.archive_dir}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--once", action="store_true", help="run the session and exit")
-    parser.add_argument("--port", type=int, default=0, help="port for the demo app (default: free)")
     args = parser.parse_args()
-    shutil.rmtree(ARCHIVE, ignore_errors=True)
-    port = args.port or _free_port()
-    app = _start_app(port)
-    base_url = f"http://127.0.0.1:{port}"
+    shutil.rmtree(WORKDIR, ignore_errors=True)
+    WORKDIR.mkdir(parents=True)
+    stack = Stack(WORKDIR)
+    names = ["victoria-logs", "otelcol-audit"]
+    if (BIN / "victoria-traces").exists():
+        names.insert(1, "victoria-traces")
+    else:
+        print("VictoriaTraces is not installed (the Go module proxy refuses it): traces are")
+        print("processed by the collector but have no viewer in this demo.\n")
+    app_port = free_port()
+    app = _app_service(stack, app_port)
     try:
-        play_session(base_url)
-        if args.once:
-            app.send_signal(signal.SIGINT)  # graceful stop flushes the audit queue
-            app.wait(30)
-        else:
-            time.sleep(2)  # the batch processor exports about once a second
-        print(summarise(list(read_events(ARCHIVE))))
+        stack.start(names)
+        app.start()
+        play_session(f"http://127.0.0.1:{app_port}")
+        # The app exports in the background; the collector writes the archive as it goes.
+        events = _wait_for_archive(stack.archive_dir)
+        print(summarise(events, stack.archive_dir))
+        print()
+        print(_where_to_look(stack, app_port))
         if args.once:
             return
-        print(f"\nDemo app: {base_url}/docs   archive: {ARCHIVE}")
-        print("Serving until Ctrl-C; `otel_audit.archive.read_events` reads the archive.")
-        app.wait()
+        print("\nRunning until Ctrl-C.")
+        while app.running:
+            time.sleep(1)
     except KeyboardInterrupt:
         pass
     finally:
-        if app.poll() is None:
-            app.send_signal(signal.SIGINT)
-            app.wait(30)
+        app.stop(signal.SIGINT)
+        stack.stop()
 
 
 if __name__ == "__main__":
