@@ -17,7 +17,14 @@ import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import _spans
-from ._attributes import Attributes, add_actor, add_findings, add_request, route_template
+from ._attributes import (
+    Attributes,
+    add_actor,
+    add_findings,
+    add_request,
+    new_event,
+    route_template,
+)
 from ._config import parse_network
 from ._context import RequestContext, _current_request
 from ._emitter import AuditEmitter
@@ -206,14 +213,8 @@ class AuditMiddleware:
         try:
             outcome = Outcome.ERROR if status is None else Outcome.from_status(status)
             findings = list(request.findings)
-            attributes: Attributes = {
-                "audit.action": HTTP_REQUEST,
-                "audit.outcome": outcome.value,
-                "audit.event.id": uuid7(),
-            }
+            attributes = new_event(HTTP_REQUEST, outcome)
             add_request(attributes, request)
-            if request.query:
-                attributes["url.query"] = request.query
             if status is not None:
                 attributes["http.response.status_code"] = status
             if error is not None:
@@ -226,9 +227,9 @@ class AuditMiddleware:
             body = f"{request.method} {route} -> {status or 'no response'} ({outcome.value})"
             event = AuditEvent(HTTP_REQUEST, outcome, attributes, body)
         except Exception as exc:
-            self.emitter.report_drop("build_error", exc)
-            if self.emitter.config.fail_closed and not fail_open:
-                raise AuditEmitError("audit event could not be built") from exc
+            self.emitter.drop(
+                "audit event audit.http.request", "build_error", exc, may_raise=not fail_open
+            )
             return
         if not fail_open:
             self.emitter.emit(event, request.server_span)
@@ -266,11 +267,7 @@ class AuditMiddleware:
         """Emit a WebSocket connect or disconnect event; never raises."""
         try:
             findings = list(request.findings)
-            attributes: Attributes = {
-                "audit.action": action,
-                "audit.outcome": outcome.value,
-                "audit.event.id": uuid7(),
-            }
+            attributes = new_event(action, outcome)
             add_request(attributes, request)
             attributes.update(extra)
             add_actor(attributes, request.actor(), self.emitter.scrubber)

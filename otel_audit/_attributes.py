@@ -5,11 +5,16 @@ from __future__ import annotations
 from opentelemetry.util.types import AttributeValue
 
 from ._context import RequestContext
-from ._event import Actor
+from ._event import Actor, Outcome, uuid7
 from ._redaction import Finding
 from ._scrub import Scrubber
 
 Attributes = dict[str, AttributeValue]
+
+
+def new_event(action: str, outcome: Outcome) -> Attributes:
+    """The attributes every event starts with: what, how it ended, and a fresh event id."""
+    return {"audit.action": action, "audit.outcome": outcome.value, "audit.event.id": uuid7()}
 
 
 def add_actor(attributes: Attributes, actor: Actor | None, scrubber: Scrubber) -> None:
@@ -34,6 +39,8 @@ def add_request(attributes: Attributes, request: RequestContext) -> None:
     attributes["audit.request.id"] = request.request_id
     attributes["http.request.method"] = request.method
     attributes["url.path"] = request.path
+    if request.query:
+        attributes["url.query"] = request.query
     route = route_template(request)
     if route is not None:
         attributes["http.route"] = route

@@ -129,9 +129,7 @@ class AuditEmitter:
                 event_name=name,
             )
         except Exception as exc:
-            self.report_drop("export_error", exc)
-            if self.config.fail_closed:
-                raise AuditEmitError(f"audit event {name} could not be emitted") from exc
+            self.drop(name, "export_error", exc)
             return False
         self.emitted.add(event.action)
         if span is not None and self.config.span_events and span.is_recording():
@@ -152,6 +150,12 @@ class AuditEmitter:
         except Exception as exc:
             self.report_error("flush_error", exc)
             return False
+
+    def drop(self, what: str, reason: str, exc: BaseException, *, may_raise: bool = True) -> None:
+        """Count a lost event; with ``fail_closed`` (and ``may_raise``) raise instead."""
+        self.report_drop(reason, exc)
+        if may_raise and self.config.fail_closed:
+            raise AuditEmitError(f"{what} was lost: {reason}") from exc
 
     def report_drop(self, reason: str, exc: BaseException | None = None) -> None:
         """Count and (rate-limited) log an audit event that was lost."""

@@ -15,11 +15,11 @@ from typing import Any, ParamSpec, TypeVar, cast
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from ._attributes import Attributes, add_actor, add_findings, add_request
+from ._attributes import add_actor, add_findings, add_request, new_event
 from ._context import _ambient_actor, current_request
 from ._emitter import AuditEmitter, default_emitter
-from ._errors import AuditEmitError, AuditEventError
-from ._event import Actor, AuditEvent, Outcome, check_action, uuid7
+from ._errors import AuditEventError
+from ._event import Actor, AuditEvent, Outcome, check_action
 from ._redaction import Finding
 
 P = ParamSpec("P")
@@ -84,9 +84,7 @@ def record(
             actor=actor,
         )
     except Exception as exc:
-        emitter.report_drop("build_error", exc)
-        if emitter.config.fail_closed:
-            raise AuditEmitError(f"audit event audit.{action} could not be built") from exc
+        emitter.drop(f"audit event audit.{action}", "build_error", exc)
         return None
     span: Span | None
     if request is not None:
@@ -113,11 +111,7 @@ def _build(
     scrubber = emitter.scrubber
     request = current_request()
     findings: list[Finding] = list(request.findings) if request is not None else []
-    attributes: Attributes = {
-        "audit.action": action,
-        "audit.outcome": outcome.value,
-        "audit.event.id": uuid7(),
-    }
+    attributes = new_event(action, outcome)
     if request is not None:
         add_request(attributes, request)
         if actor is None:
