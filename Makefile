@@ -27,18 +27,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# What the end-to-end tests run: the collector and VictoriaLogs. VictoriaTraces is
+# What the end-to-end tests run: the collector, VictoriaLogs and Chromium. VictoriaTraces is
 # left out: the Go module proxy refuses it (403), so its Jaeger-API test runs only where
 # .cache/bin/victoria-traces exists; the traces pipeline is tested through a second collector.
 e2e-deps: collector
 	@$(MAKE) --no-print-directory backends OTEL_AUDIT_BACKENDS=victoria-logs
+	@bash scripts/install-browser.sh
 
 unit: $(STAMP) e2e-deps
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
 
-demo: $(STAMP)
+demo: $(STAMP) collector
+	@$(MAKE) --no-print-directory backends OTEL_AUDIT_BACKENDS=victoria-logs
 	$(BIN)/python -m examples.demo $(ARGS)
 
 # wrk is the load generator (Debian package); installed on demand where we are root.

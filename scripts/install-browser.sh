@@ -28,7 +28,8 @@ fi
 echo "install-browser.sh: installing Debian's chromium (for the browser test)..."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends chromium >/dev/null
+# A font, named rather than left to dependencies: without one the screenshot is all boxes.
+apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
 
 if [[ ! -x "$CHROMIUM" ]]; then
     echo "install-browser.sh: apt-get installed chromium but $CHROMIUM is not there." >&2

@@ -1,0 +1,279 @@
+"""docker-compose.yml checked against the compose spec and against what the tests really run.
+
+No Docker engine runs where the tests run, so the compose deployment is never started here.
+These checks keep it honest instead: it validates against the compose specification, every
+file it names exists, its collector environment is the contract of
+collector-config/otelcol-audit.yaml, its ports and endpoints are the ones that config and
+examples/stack.py use, and its images are the versions pinned in scripts/versions.env.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from examples.stack import COLLECTOR_CONFIG, Stack, binary
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+VERSIONS_FILE = ROOT / "scripts" / "versions.env"
+
+# ${env:NAME} or ${env:NAME:-default}, as the collector's confmap env provider reads them.
+ENV_REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+# Variables the compose collector may leave at the config's default, and why that is right.
+CONTAINER_SAFE_DEFAULTS = {
+    # Self-telemetry is served on the container's own loopback; nothing outside scrapes it.
+    "OTEL_AUDIT_COLLECTOR_METRICS_PORT",
+}
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    return cast(dict[str, Any], yaml.safe_load(path.read_text()))
+
+
+COMPOSE = _load_yaml(COMPOSE_FILE)
+SERVICES = cast(dict[str, dict[str, Any]], COMPOSE["services"])
+
+
+def _environment(service: str) -> dict[str, str]:
+    """A service's environment, from either compose syntax (mapping or KEY=value list)."""
+    raw = SERVICES[service].get("environment", {})
+    if isinstance(raw, list):
+        raw = dict(item.partition("=")[::2] for item in raw)
+    return {str(key): str(value) for key, value in raw.items()}
+
+
+def _container_ports(service: str) -> set[int]:
+    """Container-side ports a service publishes, from short or long port syntax."""
+    ports = set()
+    for entry in SERVICES[service].get("ports", []):
+        if isinstance(entry, dict):
+            ports.add(int(entry["target"]))
+        else:  # "[host_ip:][published:]target[/protocol]"
+            ports.add(int(str(entry).split("/")[0].rsplit(":", 1)[-1]))
+    return ports
+
+
+def _bind_mounts(service: str) -> list[tuple[str, str, bool]]:
+    """(source, target, read_only) of a service's bind mounts; named volumes are left out."""
+    mounts = []
+    for entry in SERVICES[service].get("volumes", []):
+        if isinstance(entry, dict):
+            if entry.get("type") == "bind":
+                mounts.append((entry["source"], entry["target"], bool(entry.get("read_only"))))
+        else:
+            source, target, *mode = str(entry).split(":")
+            if source.startswith((".", "/", "~")):
+                mounts.append((source, target, "ro" in "".join(mode).split(",")))
+    return mounts
+
+
+def _config_variables() -> dict[str, str | None]:
+    """Every variable otelcol-audit.yaml reads, with its default (None when it has none)."""
+    return {match[1]: match[2] for match in ENV_REFERENCE.finditer(COLLECTOR_CONFIG.read_text())}
+
+
+def _versions() -> dict[str, str]:
+    lines = VERSIONS_FILE.read_text().splitlines()
+    pairs = (line.split("=", 1) for line in lines if re.match(r"^[A-Z_]+=", line))
+    return {key: value.strip() for key, value in pairs}
+
+
+def _dockerfile_sources(dockerfile: Path) -> list[str]:
+    """The build-context paths a Dockerfile's COPY/ADD instructions read."""
+    sources = []
+    for line in dockerfile.read_text().splitlines():
+        words = line.split(maxsplit=1)
+        if len(words) < 2 or words[0].upper() not in {"COPY", "ADD"}:
+            continue
+        rest = words[1]
+        arguments = json.loads(rest) if rest.startswith("[") else shlex.split(rest)
+        if any(argument.startswith("--from=") for argument in arguments):
+            continue  # from another stage or image, not the context
+        sources += [argument for argument in arguments if not argument.startswith("--")][:-1]
+    return sources
+
+
+def _referenced_files() -> list[tuple[str, Path]]:
+    """(what names it, path) for every file or folder the compose file depends on."""
+    references = []
+    for name, service in SERVICES.items():
+        build = service.get("build")
+        if build is not None:
+            context = ROOT / (build if isinstance(build, str) else build.get("context", "."))
+            dockerfile = context / (
+                "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+            )
+            references += [(f"{name}: build context", context), (f"{name}: Dockerfile", dockerfile)]
+            if dockerfile.is_file():
+                references += [
+                    (f"{name}: COPY {source}", context / source)
+                    for source in _dockerfile_sources(dockerfile)
+                ]
+        references += [
+            (f"{name}: mount {source}", (ROOT / source).resolve())
+            for source, _, _ in _bind_mounts(name)
+        ]
+    return references
+
+
+def _url_port(url: str) -> int | None:
+    return urlsplit(url).port
+
+
+def _address_port(address: str) -> int:
+    return int(address.rsplit(":", 1)[1])
+
+
+def test_compose_file_matches_the_compose_specification() -> None:
+    """check-jsonschema's bundled compose-spec schema accepts docker-compose.yml (offline)."""
+    if importlib.util.find_spec("check_jsonschema") is None:
+        pytest.fail("check-jsonschema is missing: pip install -e '.[dev]'")
+    result = subprocess.run(
+        [
+            sys.executable,
+            *("-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec"),
+            str(COMPOSE_FILE),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("reference", "path"), _referenced_files(), ids=[label for label, _ in _referenced_files()]
+)
+def test_referenced_file_exists(reference: str, path: Path) -> None:
+    """Every build context, Dockerfile, COPY source and bind-mounted file exists in the repo."""
+    assert path.exists(), f"{reference}: {path} does not exist"
+    assert path.resolve().is_relative_to(ROOT), f"{reference}: {path} is outside the repository"
+
+
+@pytest.mark.parametrize(
+    "name", sorted(name for name in _environment("collector") if name.startswith("OTEL_AUDIT_"))
+)
+def test_collector_sets_only_variables_the_config_reads(name: str) -> None:
+    """Each OTEL_AUDIT_* variable set on the compose collector is read by otelcol-audit.yaml."""
+    assert name in _config_variables(), f"{name} is set in compose but unused by the config"
+
+
+@pytest.mark.parametrize("name", sorted(_config_variables()))
+def test_config_default_is_overridden_unless_right_in_a_container(name: str) -> None:
+    """The config's loopback and working-directory defaults are replaced for the container."""
+    assert name in _environment("collector") or name in CONTAINER_SAFE_DEFAULTS
+
+
+def test_collector_config_validates_with_the_compose_environment() -> None:
+    """otelcol-audit accepts otelcol-audit.yaml with exactly the compose collector's variables."""
+    result = subprocess.run(
+        [str(binary("otelcol-audit")), "validate", "--config", str(COLLECTOR_CONFIG)],
+        env=_environment("collector"),  # nothing from this shell, so no local value can help
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "port"),
+    [
+        ("OTEL_AUDIT_COLLECTOR_GRPC", 4317),
+        ("OTEL_AUDIT_COLLECTOR_HTTP", 4318),
+        ("OTEL_AUDIT_COLLECTOR_HEALTH", 13133),
+    ],
+)
+def test_collector_listens_where_compose_expects(name: str, port: int) -> None:
+    """The collector listens on all interfaces at the config's default port, and publishes it."""
+    assert _environment("collector")[name] == f"0.0.0.0:{port}"
+    default = _config_variables()[name]
+    assert default is not None
+    assert _address_port(default) == port, f"the config's default for {name} is {default}"
+    assert port in _container_ports("collector"), f"{port} is not published"
+
+
+@pytest.mark.parametrize(
+    ("name", "service", "port"),
+    [
+        ("OTEL_AUDIT_LOGS_ENDPOINT", "victorialogs", 9428),
+        ("OTEL_AUDIT_TRACES_ENDPOINT", "victoriatraces", 10428),
+    ],
+)
+def test_backend_endpoint_names_the_backend_service(name: str, service: str, port: int) -> None:
+    """The collector exports to the backend service's port, at the path the local stack uses."""
+    endpoint = urlsplit(_environment("collector")[name])
+    stack_path = urlsplit(Stack(ROOT / "unused").collector_env()[name]).path
+    default = _config_variables()[name]
+    assert default is not None
+    assert endpoint.hostname == service
+    assert endpoint.port == port == _url_port(default)
+    assert endpoint.path == stack_path == urlsplit(default).path
+    assert port in _container_ports(service)
+    healthcheck = " ".join(SERVICES[service].get("healthcheck", {}).get("test", []))
+    assert f":{port}/health" in healthcheck, f"{service} healthcheck probes another port"
+
+
+def test_app_exports_to_the_collector_http_port() -> None:
+    """The app sends OTLP/HTTP protobuf to the collector service's OTLP/HTTP port."""
+    environment = _environment("app")
+    endpoint = urlsplit(environment["OTEL_EXPORTER_OTLP_ENDPOINT"])
+    http_port = _address_port(_environment("collector")["OTEL_AUDIT_COLLECTOR_HTTP"])
+    assert environment["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+    assert (endpoint.scheme, endpoint.hostname, endpoint.port) == ("http", "collector", http_port)
+    assert environment.get("OTEL_SERVICE_NAME")
+
+
+@pytest.mark.parametrize(
+    ("service", "repository", "pin"),
+    [
+        ("collector", "otel/opentelemetry-collector-contrib", "OTELCOL_VERSION"),
+        ("victorialogs", "victoriametrics/victoria-logs", "VICTORIALOGS_VERSION"),
+        ("victoriatraces", "victoriametrics/victoria-traces", "VICTORIATRACES_VERSION"),
+    ],
+)
+def test_image_is_the_pinned_version(service: str, repository: str, pin: str) -> None:
+    """Each third-party image is the release scripts/versions.env pins for the local build."""
+    assert SERVICES[service]["image"] == f"{repository}:{_versions()[pin]}"
+
+
+def test_collector_runs_the_config_the_tests_run() -> None:
+    """The compose collector runs collector-config/otelcol-audit.yaml, mounted read-only."""
+    command = SERVICES["collector"]["command"]
+    command = shlex.split(command) if isinstance(command, str) else list(command)
+    assert "--config" in command, command
+    config_path = command[command.index("--config") + 1]
+    mounted = {target: (source, ro) for source, target, ro in _bind_mounts("collector")}
+    assert config_path in mounted, f"{config_path} is not a bind mount"
+    source, read_only = mounted[config_path]
+    assert (ROOT / source).resolve() == COLLECTOR_CONFIG
+    assert read_only, "the collector config should be mounted read-only"
+
+
+@pytest.mark.parametrize(
+    ("service", "dependency"),
+    [
+        (name, dependency)
+        for name, service in SERVICES.items()
+        if isinstance(service.get("depends_on"), dict)
+        for dependency, condition in service["depends_on"].items()
+        if condition.get("condition") == "service_healthy"
+    ],
+)
+def test_waited_for_service_has_a_healthcheck(service: str, dependency: str) -> None:
+    """A service_healthy dependency has a healthcheck (compose would refuse to start without)."""
+    assert "test" in SERVICES[dependency].get("healthcheck", {}), f"{service} -> {dependency}"
