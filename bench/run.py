@@ -1,8 +1,9 @@
-"""``python -m bench.run``: the HTTP throughput and record() cost benchmarks, one report.
+"""``python -m bench.run``: HTTP throughput, record() cost and collector pipeline, one report.
 
 Every number is a ratio against a baseline measured in the same run; nothing here asserts
 on time. ``--quick`` is a smoke run (seconds, not minutes); ``--only`` picks one part;
-``--profile`` prints a cProfile of ``record()`` instead of timing it.
+``--profile`` prints profiles (cProfile of ``record()``, py-spy of the apps, pprof of the
+collector) instead of timing.
 """
 
 from __future__ import annotations
@@ -12,24 +13,28 @@ import os
 import shutil
 import sys
 
-from . import http_throughput, profile_http, record_cost
+from . import http_throughput, pipeline, profile_http, record_cost
 from .processes import stop_on_sigterm
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short smoke run")
-    parser.add_argument("--only", choices=("http", "record"), help="run one benchmark")
+    parser.add_argument("--only", choices=("http", "record", "pipeline"), help="run one benchmark")
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="instead of timing: cProfile record() (top 25 by tottime) and py-spy the apps",
+        help="instead of timing: cProfile record(), py-spy the apps, pprof the collector",
     )
-    http = parser.add_argument_group("http throughput")
-    http.add_argument("--duration", type=float, help="seconds per measured wrk run (10)")
-    http.add_argument("--warmup", type=float, help="seconds of wrk warm-up per run (3)")
+    http = parser.add_argument_group("http throughput and collector pipeline")
+    http.add_argument("--duration", type=float, help="seconds per measured run (10)")
+    http.add_argument("--warmup", type=float, help="seconds of warm-up per run (3)")
     http.add_argument("--connections", type=int, help="wrk connections (32)")
     http.add_argument("--rounds", type=int, help="runs per variant, alternating (3)")
+    collector = parser.add_argument_group("collector pipeline")
+    collector.add_argument("--batch", type=int, help="audit records per OTLP request (500)")
+    collector.add_argument("--senders", type=int, help="load generator connections (4)")
+    collector.add_argument("--latency-rate", type=float, help="records/s for the latency (200)")
     record = parser.add_argument_group("record() cost")
     record.add_argument("--iterations", type=int, help="calls per timed block (20000)")
     record.add_argument("--repeats", type=int, help="timed blocks per case (5)")
@@ -47,6 +52,20 @@ def _http_settings(args: argparse.Namespace) -> http_throughput.HttpSettings:
     )
 
 
+def _pipeline_settings(args: argparse.Namespace) -> pipeline.PipelineSettings:
+    quick = pipeline.PipelineSettings(seconds=2, warmup_seconds=1, rounds=1, latency_seconds=2)
+    base = quick if args.quick else pipeline.PipelineSettings()
+    return pipeline.PipelineSettings(
+        seconds=args.duration or base.seconds,
+        warmup_seconds=args.warmup if args.warmup is not None else base.warmup_seconds,
+        rounds=args.rounds or base.rounds,
+        batch=args.batch or base.batch,
+        senders=args.senders or base.senders,
+        latency_rate=args.latency_rate or base.latency_rate,
+        latency_seconds=base.latency_seconds,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     stop_on_sigterm()
@@ -61,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     "\n".join(profile_http.profile(factory, settings.seconds, settings.connections))
                 )
+        if args.only in (None, "pipeline"):
+            print("\n".join(pipeline.profile(_pipeline_settings(args))))
         return 0
     if (os.cpu_count() or 1) < 2:
         print("warning: fewer than 2 cores; the app and the load generator will share one")
@@ -74,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "record"):
         report += [""] if report else []
         report += record_cost.format_report(record_cost.measure(iterations, repeats))
+    if args.only in (None, "pipeline"):
+        print("pipeline runs:", flush=True)
+        report += [""] if report else []
+        report += pipeline.format_report(pipeline.measure(_pipeline_settings(args)))
     print()
     print("\n".join(report))
     return 0
