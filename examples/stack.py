@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -46,20 +47,22 @@ def binary(name: str) -> Path:
 
 def http_get(url: str, timeout: float = 5.0) -> bytes:
     """GET ``url`` and return the body (raises on HTTP errors)."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback URLs we build
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         body: bytes = response.read()
         return body
 
 
 def http_post(url: str, data: bytes = b"", timeout: float = 5.0) -> bytes:
     """POST ``data`` to ``url`` and return the body."""
-    request = urllib.request.Request(url, data=data, method="POST")  # noqa: S310
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+    request = urllib.request.Request(url, data=data, method="POST")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         body: bytes = response.read()
         return body
 
 
-def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+def wait_until_healthy(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60
+) -> None:
     """Poll ``url`` until it answers 200; fail with the process log if it dies or hangs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -125,6 +128,16 @@ class Service:
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    @property
+    def base_url(self) -> str:
+        """``scheme://host:port`` of the service, taken from its health URL."""
+        parts = urllib.parse.urlsplit(self.health_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last ``lines`` lines of the process log (for failure reports)."""
+        return _tail(self.log, lines)
 
 
 @dataclass
@@ -212,16 +225,60 @@ class Stack:
             self.workdir / "logs" / "victoria-traces.log",
         )
 
-    def collector(self, config: Path | None = None, env: Mapping[str, str] | None = None) -> Service:
+    def collector(
+        self,
+        config: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        *,
+        overlays: Sequence[Path] = (),
+        name: str = "otelcol-audit",
+    ) -> Service:
+        """An otelcol-audit process; ``env`` overrides :meth:`collector_env`.
+
+        ``overlays`` are further ``--config`` files merged over ``config`` (gateway.yaml).
+        ``name`` tells several collectors of one stack apart (an agent and a gateway): it
+        names the log file, and the health URL follows ``OTEL_AUDIT_COLLECTOR_HEALTH``.
+        """
+        merged = {**self.collector_env(), **(env or {})}
+        command = [str(binary("otelcol-audit"))]
+        for path in (config or self.config, *overlays):
+            command += ["--config", str(path)]
         return Service(
-            "otelcol-audit",
-            [str(binary("otelcol-audit")), "--config", str(config or self.config)],
-            f"http://127.0.0.1:{self.health_port}/",
-            self.workdir / "logs" / "otelcol-audit.log",
-            env={**self.collector_env(), **(env or {})},
+            name,
+            command,
+            f"http://{merged['OTEL_AUDIT_COLLECTOR_HEALTH']}/",
+            self.workdir / "logs" / f"{name}.log",
+            env=merged,
         )
 
-    def start(self, names: Sequence[str] = ("victoria-logs", "victoria-traces", "otelcol-audit")) -> None:
+    def zero_code_app(
+        self, target: str, service_name: str, env: Mapping[str, str] | None = None
+    ) -> Service:
+        """``opentelemetry-instrument uvicorn <target>`` exporting to this stack's collector.
+
+        The app must answer ``GET /health``; ``env`` overrides :meth:`app_env`. Its URL is
+        :attr:`Service.base_url`.
+        """
+        port = free_port()
+        scripts = Path(sys.executable).parent
+        return Service(
+            service_name,
+            [
+                str(scripts / "opentelemetry-instrument"),
+                str(scripts / "uvicorn"),
+                target,
+                "--host=127.0.0.1",
+                f"--port={port}",
+                "--no-access-log",
+            ],
+            f"http://127.0.0.1:{port}/health",
+            self.workdir / "logs" / f"{service_name}.log",
+            env={**self.app_env(service_name), **(env or {})},
+        )
+
+    def start(
+        self, names: Sequence[str] = ("victoria-logs", "victoria-traces", "otelcol-audit")
+    ) -> None:
         """Start the named services in order (backends before the collector)."""
         factories = {
             "victoria-logs": self.victoria_logs,
@@ -247,10 +304,14 @@ class Stack:
 
     def query_logs(self, logsql: str, limit: int = 10_000) -> list[dict[str, Any]]:
         """Run a LogsQL query; one dict per matching log entry."""
+        body = self.query_logs_raw(logsql, limit)
+        return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+    def query_logs_raw(self, logsql: str, limit: int = 10_000) -> str:
+        """Run a LogsQL query; the response text as sent (JSON lines)."""
         self.flush_logs()
         query = urllib.parse.urlencode({"query": logsql, "limit": str(limit)})
-        body = http_post(f"{self.logs_url}/select/logsql/query", query.encode())
-        return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+        return http_post(f"{self.logs_url}/select/logsql/query", query.encode()).decode()
 
     def jaeger_traces(self, service_name: str, limit: int = 1000) -> list[dict[str, Any]]:
         """Traces of ``service_name`` through VictoriaTraces' Jaeger query API."""

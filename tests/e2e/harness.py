@@ -1,0 +1,261 @@
+"""The end-to-end harness: a full audit stack of real processes, and ways to read it back.
+
+:class:`AuditStack` starts VictoriaLogs, a trace sink (a plain collector writing what it
+receives to a file; VictoriaTraces cannot be installed here), otelcol-audit and the e2e app
+under ``opentelemetry-instrument uvicorn``, all on free loopback ports, through
+``examples/stack.py``. :class:`Traffic` drives the app and remembers what it sent, so the
+tests know which events must arrive. Nothing waits with a fixed sleep: :func:`poll` retries a
+check until it holds or a deadline passes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from examples.stack import Service, Stack, binary, free_port
+from otel_audit.archive import ArchivedEvent, decode_any_value, read_events
+
+T = TypeVar("T")
+
+CONFIGS = Path(__file__).resolve().parent / "configs"
+TRACE_SINK_CONFIG = CONFIGS / "trace-sink.yaml"
+APP_TARGET = "tests.apps.e2e_app:app"
+APP_SERVICE = "e2e-app"
+# Request headers the app records (OTEL_AUDIT_CAPTURE_HEADERS); the PII test sends into them.
+CAPTURED_HEADERS = ("x-note", "x-client-ref")
+AUDIT_QUERY = 'event_name:~"^audit[.]"'
+
+# Every Service started through this module, by log file, for the failure report (conftest).
+LIVE_SERVICES: dict[Path, Service] = {}
+
+
+def poll(check: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.2) -> T:
+    """Call ``check`` until it returns something truthy; fail naming ``what`` at the deadline.
+
+    Errors from ``check`` (a backend not answering yet) count as "not yet".
+    """
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            result = check()
+        except (OSError, ValueError) as error:  # connection refused, half-written JSON line
+            result, last = None, error
+        else:
+            last = result
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+        time.sleep(interval)
+
+
+def start(service: Service) -> Service:
+    """Start ``service`` and register it for failure reports."""
+    LIVE_SERVICES[service.log] = service
+    service.start()
+    return service
+
+
+# --- the stack ---------------------------------------------------------------------------
+
+
+@dataclass
+class AuditStack:
+    """VictoriaLogs + trace sink + otelcol-audit (+ the e2e app) in one work folder."""
+
+    workdir: Path
+    stack: Stack = field(init=False)
+    sink_http_port: int = field(default_factory=free_port)
+    sink_health_port: int = field(default_factory=free_port)
+    services: dict[str, Service] = field(default_factory=dict)
+    victoria_traces: bool = False
+    """Send traces to a real VictoriaTraces instead of the trace sink (needs the binary)."""
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.stack = Stack(self.workdir)
+
+    @property
+    def sink_file(self) -> Path:
+        return self.workdir / "trace-sink" / "traces.jsonl"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.stack.archive_dir
+
+    def collector_env(self) -> dict[str, str]:
+        """otelcol-audit's environment, with traces going to the sink (or VictoriaTraces)."""
+        env = self.stack.collector_env()
+        if not self.victoria_traces:
+            env["OTEL_AUDIT_TRACES_ENDPOINT"] = f"http://127.0.0.1:{self.sink_http_port}/v1/traces"
+        return env
+
+    # service factories: the same arguments every time, so a restart is the same process
+
+    def victoria_logs(self) -> Service:
+        return self.stack.victoria_logs()
+
+    def trace_sink(self) -> Service:
+        return Service(
+            "trace-sink",
+            [str(binary("otelcol-audit")), "--config", str(TRACE_SINK_CONFIG)],
+            f"http://127.0.0.1:{self.sink_health_port}/",
+            self.workdir / "logs" / "trace-sink.log",
+            env={
+                "SINK_HTTP": f"127.0.0.1:{self.sink_http_port}",
+                "SINK_FILE": str(self.sink_file),
+                "SINK_HEALTH": f"127.0.0.1:{self.sink_health_port}",
+            },
+        )
+
+    def collector(self) -> Service:
+        return self.stack.collector(env=self.collector_env())
+
+    def app(self, env: Mapping[str, str] | None = None, exporter: str | None = None) -> Service:
+        """The e2e app, exporting to ``exporter`` (an OTLP/HTTP base URL; the collector's)."""
+        app_env = {"OTEL_AUDIT_CAPTURE_HEADERS": ",".join(CAPTURED_HEADERS), **(env or {})}
+        if exporter is not None:
+            app_env["OTEL_EXPORTER_OTLP_ENDPOINT"] = exporter
+        return self.stack.zero_code_app(APP_TARGET, APP_SERVICE, app_env)
+
+    def start(self, name: str, service: Service) -> Service:
+        """Start ``service`` as this stack's ``name`` (replacing a stopped one)."""
+        self.services[name] = service
+        return start(service)
+
+    def start_backends(self) -> None:
+        """VictoriaLogs, the trace sink (or VictoriaTraces) and otelcol-audit, in order."""
+        self.start("victoria-logs", self.victoria_logs())
+        if self.victoria_traces:
+            self.start("victoria-traces", self.stack.victoria_traces())
+        else:
+            self.start("trace-sink", self.trace_sink())
+        self.start("otelcol-audit", self.collector())
+
+    def start_all(self, app_env: Mapping[str, str] | None = None) -> None:
+        self.start_backends()
+        self.start("app", self.app(app_env))
+
+    def restart(self, name: str, factory: Callable[[], Service]) -> Service:
+        """SIGTERM the running ``name``, then start a fresh process made by ``factory``."""
+        self.services[name].stop()
+        return self.start(name, factory())
+
+    def stop(self) -> None:
+        """Stop the app first (it flushes), then the collectors, then the backends."""
+        for service in reversed(list(self.services.values())):
+            service.stop()
+        for service in self.services.values():
+            LIVE_SERVICES.pop(service.log, None)
+
+    @property
+    def app_url(self) -> str:
+        return self.services["app"].base_url
+
+    # --- reading back --------------------------------------------------------------------
+
+    def archive_events(self) -> list[ArchivedEvent]:
+        """Every record in the archive (an unreadable line fails the test)."""
+        if not self.archive_dir.exists():
+            return []
+        errors: list[Any] = []
+        events = list(read_events(self.archive_dir, errors=errors))
+        # The collector writes whole lines; a torn last line is a write in progress.
+        torn = [e for e in errors if "incomplete last line" not in e.message]
+        assert not torn, f"unreadable archive data: {torn}"
+        return events
+
+    def archive_bytes(self) -> bytes:
+        return b"".join(path.read_bytes() for path in sorted(self.archive_dir.glob("*.jsonl*")))
+
+    def logs(self, logsql: str = AUDIT_QUERY) -> list[dict[str, Any]]:
+        """VictoriaLogs entries matching ``logsql`` (default: every audit event)."""
+        return self.stack.query_logs(logsql)
+
+    def sink_bytes(self) -> bytes:
+        return self.sink_file.read_bytes() if self.sink_file.exists() else b""
+
+    def sink_spans(self) -> list[SinkSpan]:
+        """Every span the trace sink received."""
+        return list(read_sink_spans(self.sink_file))
+
+
+@dataclass(frozen=True)
+class SinkSpan:
+    """A span from the trace sink's file, attributes decoded."""
+
+    trace_id: str
+    span_id: str
+    name: str
+    kind: int
+    attributes: dict[str, object]
+    events: list[tuple[str, dict[str, object]]]
+    resource: dict[str, object]
+
+
+SPAN_KIND_SERVER = 2
+
+
+def _decode_attributes(items: Sequence[Mapping[str, Any]] | None) -> dict[str, object]:
+    return {item["key"]: decode_any_value(item.get("value", {})) for item in items or ()}
+
+
+def read_sink_spans(path: Path) -> Iterator[SinkSpan]:
+    """Spans from a collector ``file`` exporter's OTLP JSON lines (``resourceSpans``)."""
+    if not path.exists():
+        return
+    for line in path.read_bytes().splitlines():
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+        except ValueError:
+            continue  # the line being written right now; the next poll reads it whole
+        for resource_spans in request.get("resourceSpans", ()):
+            resource = _decode_attributes(resource_spans.get("resource", {}).get("attributes"))
+            for scope_spans in resource_spans.get("scopeSpans", ()):
+                for span in scope_spans.get("spans", ()):
+                    yield SinkSpan(
+                        trace_id=span.get("traceId", "").lower(),
+                        span_id=span.get("spanId", "").lower(),
+                        name=span.get("name", ""),
+                        kind=int(span.get("kind", 0)),
+                        attributes=_decode_attributes(span.get("attributes")),
+                        events=[
+                            (event.get("name", ""), _decode_attributes(event.get("attributes")))
+                            for event in span.get("events", ())
+                        ],
+                        resource=resource,
+                    )
+
+
+def audit_span_events(spans: Sequence[SinkSpan]) -> dict[str, tuple[SinkSpan, str]]:
+    """``audit.event.id`` -> (span carrying it, event name), over every span's events."""
+    found: dict[str, tuple[SinkSpan, str]] = {}
+    for span in spans:
+        for name, attributes in span.events:
+            event_id = attributes.get("audit.event.id")
+            if name.startswith("audit.") and isinstance(event_id, str):
+                found[event_id] = (span, name)
+    return found
+
+
+__all__ = [
+    "APP_SERVICE",
+    "AUDIT_QUERY",
+    "CAPTURED_HEADERS",
+    "LIVE_SERVICES",
+    "SPAN_KIND_SERVER",
+    "AuditStack",
+    "SinkSpan",
+    "audit_span_events",
+    "poll",
+    "read_sink_spans",
+    "start",
+]
