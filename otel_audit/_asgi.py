@@ -279,6 +279,32 @@ class AuditMiddleware:
             self.emitter.report_drop("build_error", exc)
 
 
+class RequestIdEcho:
+    """Outermost layer: every response of an audited request carries its X-Request-ID.
+
+    The audit middleware adds the header to the responses it sees, but the 500 for an
+    unhandled exception is sent by Starlette's error middleware, outside it; this thin
+    wrapper around the whole stack adds it there too.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def echo_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                request = scope.get(SCOPE_KEY)
+                if isinstance(request, RequestContext):
+                    message = _with_request_id(message, request.request_id.encode("ascii"))
+            await send(message)
+
+        await self.app(scope, receive, echo_send)
+
+
 class _WebSocketSession:
     """Tracks one WebSocket connection's lifecycle for its connect/disconnect events."""
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 from opentelemetry import _logs, metrics, trace
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.types import ASGIApp
 
-from ._asgi import AuditMiddleware
+from ._asgi import AuditMiddleware, RequestIdEcho
 from ._config import AuditConfig
 from ._emitter import AuditEmitter, set_default_emitter
 
 _EMITTER_ATTRIBUTE = "_otel_audit_emitter"
 _AUTOMATIC_ATTRIBUTE = "_otel_audit_automatic"
+_ECHO_ATTRIBUTE = "_otel_audit_echo"
 
 
 def instrument_app(
@@ -60,6 +62,7 @@ def _instrument(
     # exception is seen before it becomes a 500) and outside any user middleware that
     # starts spans, so the server span is still the current one when a request enters.
     app.user_middleware.insert(0, Middleware(AuditMiddleware, emitter=emitter))
+    _echo_request_ids(app)
     # Rebuilt on the next request, so instrumenting an app that already served works too.
     app.middleware_stack = None
     setattr(app, _EMITTER_ATTRIBUTE, emitter)
@@ -67,6 +70,19 @@ def _instrument(
     set_default_emitter(emitter)
     if tracer_provider is not None:
         _trace_with(app, tracer_provider, meter_provider)
+
+
+def _echo_request_ids(app: Starlette) -> None:
+    """Wrap the built middleware stack (once) so error responses echo X-Request-ID too."""
+    if getattr(app, _ECHO_ATTRIBUTE, False):
+        return
+    build = app.build_middleware_stack
+
+    def build_with_echo() -> ASGIApp:
+        return RequestIdEcho(build())
+
+    app.build_middleware_stack = build_with_echo  # type: ignore[method-assign]
+    setattr(app, _ECHO_ATTRIBUTE, True)
 
 
 def _is_audit_middleware(entry: Middleware) -> bool:

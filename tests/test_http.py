@@ -97,7 +97,9 @@ def test_unhandled_exception_still_produces_an_error_event(
 ) -> None:
     """An exception escaping the endpoint is audited as ERROR with status 500."""
     client = TestClient(_items_app(telemetry, tracing=tracing), raise_server_exceptions=False)
-    assert client.get("/items/500").status_code == 500
+    response = client.get("/items/500", headers={"x-request-id": "crash-1"})
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "crash-1"
     record = telemetry.one_record("audit.http.request")
     assert record.attributes["audit.outcome"] == "error"
     assert record.attributes["http.response.status_code"] == 500
