@@ -45,6 +45,20 @@ def binary(name: str) -> Path:
     return path
 
 
+def stop_process(
+    process: subprocess.Popen[bytes], how: signal.Signals = signal.SIGTERM, timeout: float = 20
+) -> int:
+    """Send ``how`` and wait for the exit (graceful: it may flush); kill it if it hangs."""
+    if process.poll() is None:
+        process.send_signal(how)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
 def http_get(url: str, timeout: float = 5.0) -> bytes:
     """GET ``url`` and return the body (raises on HTTP errors)."""
     with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -109,15 +123,8 @@ class Service:
 
     def stop(self, how: signal.Signals = signal.SIGTERM, timeout: float = 20) -> None:
         """Stop gracefully (flushing), or kill after ``timeout`` seconds."""
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(how)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if self.process is not None:
+            stop_process(self.process, how, timeout)
 
     def kill(self) -> None:
         """Stop abruptly, as a crash would."""

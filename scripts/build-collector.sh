@@ -30,10 +30,9 @@ start_ns=$(date +%s%N)
 elapsed() { # seconds since start, with two decimals: the brief asks for build timings
     awk -v s="$start_ns" -v e="$(date +%s%N)" 'BEGIN { printf "%.2f", (e - s) / 1e9 }'
 }
-die() { echo "build-collector: $*" >&2; exit 1; }
-
-# A platform tag that needs no Go (so the cached path works without a toolchain).
-platform="$(uname -s | tr '[:upper:]' '[:lower:]')-$(uname -m)"
+SCRIPT_NAME=build-collector
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$ROOT/scripts/lib.sh"
 
 # Refuse a manifest whose versions drift from the single pin in versions.env: every
 # component must come from the same collector release.
@@ -47,43 +46,6 @@ check_manifest_pins() {
         fi
     done < <(sed -n 's/^[[:space:]]*-\{0,1\}[[:space:]]*gomod:[[:space:]]*//p' "$MANIFEST" | sed 's/[[:space:]]*$//')
     [[ $bad == 0 ]] || exit 1
-}
-
-# Go is only needed for a real build; say so in one line when it is missing or too old.
-require_go() {
-    local need="$GO_MIN_VERSION" have
-    local hint="install it from your package manager (Debian: golang-go from trixie or bookworm-backports) or from go.dev/dl"
-    command -v go >/dev/null 2>&1 || die "Go >= $need is required to build the collector: $hint"
-    have="$(GOTOOLCHAIN=local go env GOVERSION 2>/dev/null)" || die "Go >= $need is required to build the collector: 'go env' failed; $hint"
-    have="${have#go}"
-    have="${have%% *}"
-    if [[ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -n1)" != "$need" ]]; then
-        die "Go >= $need is required to build the collector (found $have): $hint"
-    fi
-}
-
-# Put a cached binary in place: hard link when on the same filesystem (no copy, no
-# space), a copy otherwise; via a temporary name so a half-written file is never run.
-install_binary() {
-    local src="$1" dst="$2" tmp="$2.tmp.$$"
-    mkdir -p "$(dirname "$dst")"
-    ln -f "$src" "$tmp" 2>/dev/null || cp -f "$src" "$tmp"
-    mv -f "$tmp" "$dst"
-}
-
-# Save into the machine-level cache; a failure here (read-only HOME, full disk) only
-# costs the next clone a rebuild, so it warns instead of failing the build.
-save_to_machine_cache() {
-    local src="$1" dir="$2" name="$3" tmp
-    [[ -x "$dir/$name" ]] && return 0
-    if mkdir -p "$MACHINE_CACHE" 2>/dev/null && tmp="$(mktemp -d "$MACHINE_CACHE/.tmp.XXXXXX" 2>/dev/null)"; then
-        if cp -f "$src" "$tmp/$name" && chmod 0755 "$tmp" && mv -T "$tmp" "$dir" 2>/dev/null; then
-            return 0
-        fi
-        rm -rf "$tmp"
-        [[ -x "$dir/$name" ]] && return 0 # another build won the race: same key, same content
-    fi
-    echo "build-collector: warning: could not save $name to the machine cache $MACHINE_CACHE" >&2
 }
 
 check_manifest_pins
@@ -114,7 +76,7 @@ if [[ -x "$machine_dir/otelcol-audit" ]]; then
     exit 0
 fi
 
-require_go
+require_go "the collector"
 # Never let an old local Go try to download a newer toolchain: fail with the message above.
 export GOTOOLCHAIN=local
 

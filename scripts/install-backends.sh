@@ -30,10 +30,11 @@ MACHINE_CACHE="${OTEL_AUDIT_BUILD_CACHE:-$HOME/.cache/otel-audit}"
 # the same way.
 VM_BUILDINFO="github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version"
 
-die() { echo "install-backends: $*" >&2; exit 1; }
+SCRIPT_NAME=install-backends
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$ROOT/scripts/lib.sh"
 now_ns() { date +%s%N; }
 seconds_since() { awk -v s="$1" -v e="$(now_ns)" 'BEGIN { printf "%.2f", (e - s) / 1e9 }'; }
-platform="$(uname -s | tr '[:upper:]' '[:lower:]')-$(uname -m)"
 
 # name -> module, package inside the module, version, extra -ldflags.
 describe() {
@@ -60,53 +61,13 @@ describe() {
     esac
 }
 
-# Go is only needed for a real build; say so in one line when it is missing or too old.
-go_checked=0
-require_go() {
-    [[ $go_checked == 1 ]] && return 0
-    local need="$GO_MIN_VERSION" have
-    local hint="install it from your package manager (Debian: golang-go from trixie or bookworm-backports) or from go.dev/dl"
-    command -v go >/dev/null 2>&1 || die "Go >= $need is required to build the backends: $hint"
-    have="$(GOTOOLCHAIN=local go env GOVERSION 2>/dev/null)" || die "Go >= $need is required to build the backends: 'go env' failed; $hint"
-    have="${have#go}"
-    have="${have%% *}"
-    if [[ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -n1)" != "$need" ]]; then
-        die "Go >= $need is required to build the backends (found $have): $hint"
-    fi
-    # Never let an old local Go try to download a newer toolchain.
-    export GOTOOLCHAIN=local
-    go_checked=1
-}
-
-# Hard link when possible (no copy), via a temporary name so a half-written file is never run.
-install_binary() {
-    local src="$1" dst="$2" tmp="$2.tmp.$$"
-    mkdir -p "$(dirname "$dst")"
-    ln -f "$src" "$tmp" 2>/dev/null || cp -f "$src" "$tmp"
-    mv -f "$tmp" "$dst"
-}
-
-# A failure to save (read-only HOME, full disk) only costs the next clone a rebuild.
-save_to_machine_cache() {
-    local src="$1" dir="$2" name="$3" tmp
-    [[ -x "$dir/$name" ]] && return 0
-    if mkdir -p "$MACHINE_CACHE" 2>/dev/null && tmp="$(mktemp -d "$MACHINE_CACHE/.tmp.XXXXXX" 2>/dev/null)"; then
-        if cp -f "$src" "$tmp/$name" && chmod 0755 "$tmp" && mv -T "$tmp" "$dir" 2>/dev/null; then
-            return 0
-        fi
-        rm -rf "$tmp"
-        [[ -x "$dir/$name" ]] && return 0 # another run won the race: same key, same content
-    fi
-    echo "install-backends: warning: could not save $name to the machine cache $MACHINE_CACHE" >&2
-}
-
 # A top-level string field of `go mod download -json` output (paths need no unescaping).
 json_field() { sed -n "s/^[[:space:]]*\"$1\": \"\(.*\)\",\{0,1\}\$/\1/p" <<<"$2" | head -n1; }
 
 # Build $module@$version's $pkg into $1 (a file path).
 build_from_proxy() {
     local out="$1" info err gomod dir src
-    require_go
+    require_go "the backends"
     # Reads the go.mod (and fetches the source zip) from the module proxy.
     info="$(go mod download -json "$module@$version" 2>&1)" || true
     err="$(json_field Error "$info")"

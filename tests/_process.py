@@ -1,4 +1,8 @@
-"""Start and stop real server processes on free loopback ports, for end-to-end tests."""
+"""Run a server process until a block ends, ready once its port accepts connections.
+
+For servers without a health endpoint (uvicorn apps, where a probe request would itself be
+audited); examples/stack.py has the rest (free ports, graceful stops).
+"""
 
 from __future__ import annotations
 
@@ -11,13 +15,9 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+from examples.stack import free_port, stop_process
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+__all__ = ["free_port", "running", "wait_for_port"]
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -55,18 +55,4 @@ def running(
             wait_for_port(port, process)
             yield process
         finally:
-            stop(process, how=stop_signal)
-
-
-def stop(
-    process: subprocess.Popen[bytes], timeout: float = 15.0, how: signal.Signals = signal.SIGINT
-) -> int:
-    """Stop ``process`` with ``how`` (Ctrl-C by default) and wait; kill it if it hangs."""
-    if process.poll() is None:
-        process.send_signal(how)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode
+            stop_process(process, how=stop_signal)
