@@ -35,13 +35,23 @@ are secret.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote_plus, unquote_plus
 
+from ._pii_patterns import (
+    COMBINED,
+    INDEX,
+    MARKERS,
+    PATTERNS,
+    REDACTED,
+    SINGLE,
+    marker,
+    masked_span,
+)
+
 __all__ = ["REDACTED", "Finding", "Redactor"]
 
-REDACTED = "[REDACTED]"
 _UNREPRESENTABLE = "<unrepresentable>"
 _KEY_MAX_LENGTH = 256
 # Text is scanned this far past max_value_length before the cut: later characters are dropped
@@ -53,8 +63,7 @@ _NODES_PER_ITEM = 64
 _MAX_INT_BITS = 14_000  # str() and json.dumps refuse ints beyond ~4300 digits
 
 
-def _marker(reason: str) -> str:
-    return f"{REDACTED[:-1]}:{reason}]"
+_SECRET = marker("secret_key")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,159 +97,6 @@ _KEY_CACHE_MAX_KEY = 128
 
 def _key_words(key: str) -> list[str]:
     return [word.lower() for word in _WORD_RE.findall(key)]
-
-
-# --- value patterns ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _ValuePattern:
-    name: str  # regex group name, unique
-    reason: str  # Finding.reason and marker text
-    regex: str
-    check: Callable[[str], bool] | None = None  # None: every regex match is a hit
-    # Greedy grouping swallows a neighbouring number ("4111 1111 1111 1111 12"): a rejected
-    # candidate is retried cut at these separators, never at invented points inside a digit run.
-    separators: str = ""
-    value_group: str | None = None  # mask only this group, keeping e.g. "Bearer " readable
-    local_part: bool = False  # the hit extends leftwards over an email local part
-
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        digit = ord(char) - 48
-        if position % 2:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return total % 10 == 0
-
-
-def _is_card(candidate: str) -> bool:
-    digits = candidate.replace(" ", "").replace("-", "")
-    if not 13 <= len(digits) <= 19:
-        return False
-    # Issuer prefixes (3 Amex/Diners/JCB, 4 Visa, 5 and 2221-2720 Mastercard, 6 Discover):
-    # 13-digit millisecond timestamps start with 1 and would pass Luhn one time in ten.
-    if digits[0] not in "3456" and not 2221 <= int(digits[:4]) <= 2720:
-        return False
-    return _luhn_ok(digits)
-
-
-_IBAN_COUNTRIES = frozenset(
-    "AD AE AL AT AZ BA BE BG BH BR BY CH CR CY CZ DE DK DO EE EG ES FI FO FR GB GE GI GL GR GT HR "  # noqa: SIM905
-    "HU IE IL IQ IS IT JO KW KZ LB LC LI LT LU LV LY MC MD ME MK MR MT MU NL NO PK PL PS PT QA RO "
-    "RS SA SC SD SE SI SK SM ST SV TL TN TR UA VA VG XK".split()
-)
-
-
-def _is_iban(candidate: str) -> bool:
-    compact = candidate.replace(" ", "")
-    if not 15 <= len(compact) <= 34 or compact[:2] not in _IBAN_COUNTRIES:
-        return False
-    rearranged = compact[4:] + compact[:4]
-    return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
-
-
-def _is_ssn(candidate: str) -> bool:
-    area, group, serial = candidate.split("-")
-    # Never issued: area 000, 666 and 900-999, group 00, serial 0000.
-    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
-
-
-def _is_phone(candidate: str) -> bool:
-    return 8 <= sum(char.isdigit() for char in candidate) <= 15  # E.164 allows at most 15
-
-
-def _is_credential(candidate: str) -> bool:
-    # "Basic information" must survive; real tokens are long or carry digits/base64 punctuation.
-    return len(candidate) >= 24 or any(c.isdigit() or c in "+/=_-~" for c in candidate)
-
-
-def _first(char: str, not_after: str) -> str:
-    """``char`` not preceded by ``not_after``, with the lookbehind *after* the character.
-
-    The regex engine skips an alternative in one step when it starts with a plain character or
-    class; trying every alternative at every position is what a clean URL path would pay for.
-    """
-    return f"{char}(?<!{not_after}{char})"
-
-
-_WORD = "[A-Za-z0-9_]"
-_NUM = "[A-Za-z0-9_.+-]"  # before a number: not the tail of a longer number, version or id
-_NUM_END = r"(?![A-Za-z0-9_]|[.-][0-9])"
-_ASSIGNED = r"[\"']?[ \t]*[:=][ \t]*[\"']?"  # key=value, "key": "value"
-_ASSIGNED_VALUE = r"(?!\[REDACTED)[^\s&\"',;<>]"  # (?!...) keeps re-scrubbing idempotent
-_EMAIL_LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
-
-_P = _ValuePattern
-# Order matters only between patterns that can start at the same character. The email pattern
-# is anchored on "@" (or "%40") and extended over the local part in Python (see _hit): starting
-# at the local part, it would be tried at nearly every character of every clean path.
-_PATTERNS = (
-    _P("bearer", "bearer_token", _first("[Bb]", _WORD) + r"(?i:earer|asic)[ \t]+"
-       r"(?P<bearer_value>[A-Za-z0-9._~+/=-]{8,})", _is_credential, value_group="bearer_value"),
-    _P("jwt", "jwt", _first("e", "[A-Za-z0-9_-]")
-       + r"yJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),
-    _P("aws_google_key", "cloud_key", _first("A", _WORD)
-       + r"(?:(?:KIA|SIA)[A-Z0-9]{16}|Iza[A-Za-z0-9_-]{35})(?![A-Za-z0-9_-])"),
-    _P("github_key", "cloud_key", _first("g", _WORD)
-       + r"(?:h[pousr]_[A-Za-z0-9]{36,255}|ithub_pat_[A-Za-z0-9_]{22,255})(?![A-Za-z0-9_])"),
-    _P("stripe_key", "cloud_key", _first("[rs]", _WORD)
-       + r"k_(?:live|test)_[A-Za-z0-9]{10,255}(?![A-Za-z0-9_])"),
-    _P("slack_key", "cloud_key", _first("x", _WORD)
-       + r"ox[abposr]-[A-Za-z0-9-]{10,255}(?![A-Za-z0-9_])"),
-    _P("api_key", "api_key", rf"[Aa](?i:pi[_-]?key){_ASSIGNED}"
-       rf"(?P<api_key_value>{_ASSIGNED_VALUE}{{4,}})", value_group="api_key_value"),
-    _P("secret_assignment", "secret_key", r"[PpSsTt](?i:(?<=p)ass(?:w(?:or)?d|phrase)"
-       rf"|(?<=s)ecret|(?<=t)oken)(?:[_-]?[A-Za-z]+)?{_ASSIGNED}"
-       rf"(?P<secret_value>{_ASSIGNED_VALUE}+)", value_group="secret_value"),
-    _P("email", "email", r"[@%](?:(?<=@)|(?<=%)40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
-       r"\.[A-Za-z]{2,24}(?![A-Za-z0-9-])", local_part=True),
-    _P("iban", "iban", _first("[A-Z]", "[A-Za-z0-9]") + r"[A-Z][0-9]{2}"
-       r"(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?(?![A-Za-z0-9])",
-       _is_iban, " "),
-    _P("card", "card_number", _first("[0-9]", _NUM) + rf"(?:[ -]?[0-9]){{12,18}}{_NUM_END}",
-       _is_card, " -"),
-    _P("ssn", "ssn", _first("[0-9]", _NUM) + rf"[0-9]{{2}}-[0-9]{{2}}-[0-9]{{4}}{_NUM_END}",
-       _is_ssn),
-    # "+" plus a country code is a strong signal, even glued to a word ("0+1-202-..." is a
-    # query's "0 +1-202-..."), so only a doubled "+" rules it out.
-    _P("phone_intl", "phone", _first(r"\+", "[+]") + r"[1-9][0-9]{0,2}(?:[0-9]{5,12}"
-       rf"|(?:[ .-]?\([0-9]{{1,4}}\)|[ .-][0-9]{{1,5}}){{2,6}}){_NUM_END}",
-       _is_phone, " .-"),
-    _P("phone_us_paren", "phone", _first(r"\(", _NUM)
-       + rf"[2-9][0-9]{{2}}\)[ ]?[2-9][0-9]{{2}}[-.][0-9]{{4}}{_NUM_END}"),
-    _P("phone_us_trunk", "phone", _first("1", "[A-Za-z0-9_.+(-]") + r"[-. ][2-9][0-9]{2}"
-       rf"(?P<trunk_sep>[-.])[2-9][0-9]{{2}}(?P=trunk_sep)[0-9]{{4}}{_NUM_END}"),
-    _P("phone_us", "phone", _first("[2-9]", "[A-Za-z0-9_.+(-]")
-       + rf"[0-9]{{2}}(?P<phone_sep>[-.])[2-9][0-9]{{2}}(?P=phone_sep)[0-9]{{4}}{_NUM_END}"),
-)  # fmt: skip
-# Each alternative ends in an empty named group: it closes last, so ``match.lastgroup`` names
-# the pattern, while the alternative itself still begins with a plain character (see _first).
-_COMBINED = re.compile("|".join(f"{p.regex}(?P<{p.name}>)" for p in _PATTERNS), re.ASCII)
-# The same patterns one by one, to retry the later ones where an earlier one was rejected.
-_SINGLE = tuple(re.compile(f"{p.regex}(?P<{p.name}>)", re.ASCII) for p in _PATTERNS)
-_INDEX = {p.name: i for i, p in enumerate(_PATTERNS)}
-_MARKERS = {p.reason: _marker(p.reason) for p in _PATTERNS}
-_SECRET = _marker("secret_key")
-
-
-def _hit(index: int, match: re.Match[str], floor: int) -> tuple[int, int, str] | None:
-    """The span to mask for a match of ``_PATTERNS[index]``, or None if its check rejects it."""
-    pattern = _PATTERNS[index]
-    start, end = match.span(pattern.value_group or 0)
-    if pattern.local_part:
-        text, anchor = match.string, start
-        while start > floor and text[start - 1] in _EMAIL_LOCAL:
-            start -= 1
-        if start == anchor:
-            return None  # "@example.com" alone is a handle or a decorator, not an address
-    elif pattern.check is not None:
-        text = match.string
-        while end > start and not pattern.check(text[start:end]):
-            end = max((text.rfind(sep, start, end) for sep in pattern.separators), default=-1)
-    return (start, end, pattern.reason) if end > start else None
 
 
 @dataclass(slots=True)
@@ -352,7 +208,7 @@ class Redactor:
         if (
             "%" not in query
             and "+" not in query
-            and _COMBINED.search(query) is None
+            and COMBINED.search(query) is None
             and not any(regex.search(query) for regex in self._custom)
             and not any(self.is_secret_key(pair.partition("=")[0]) for pair in query.split("&"))
         ):
@@ -399,7 +255,7 @@ class Redactor:
 
     @staticmethod
     def _mask(text: str, path: str, findings: list[Finding]) -> str:
-        match = _COMBINED.search(text)
+        match = COMBINED.search(text)
         if match is None:
             return text  # the common case: no allocation at all
         pieces: list[str] = []
@@ -407,22 +263,22 @@ class Redactor:
         last = 0
         while match is not None:
             position = match.start()
-            index = _INDEX[match.lastgroup or ""]
-            hit = _hit(index, match, last)
-            for later in range(index + 1, len(_PATTERNS)):
+            index = INDEX[match.lastgroup or ""]
+            hit = masked_span(index, match, last)
+            for later in range(index + 1, len(PATTERNS)):
                 if hit is not None:
                     break
-                retry = _SINGLE[later].match(text, position)
-                hit = None if retry is None else _hit(later, retry, last)
+                retry = SINGLE[later].match(text, position)
+                hit = None if retry is None else masked_span(later, retry, last)
             if hit is None:
-                match = _COMBINED.search(text, position + 1)
+                match = COMBINED.search(text, position + 1)
                 continue
             start, last_end, reason = hit
-            pieces += (text[last:start], _MARKERS[reason])
+            pieces += (text[last:start], MARKERS[reason])
             if reason not in reasons:
                 reasons.append(reason)
             last = last_end
-            match = _COMBINED.search(text, last)
+            match = COMBINED.search(text, last)
         if not pieces:
             return text
         pieces.append(text[last:])
@@ -434,7 +290,7 @@ class Redactor:
         if regex.search(text) is None:
             return text
         # Empty matches (e.g. "x*") would otherwise sprinkle markers between all characters.
-        masked = regex.sub(lambda m: _marker("custom") if m[0] else "", text)
+        masked = regex.sub(lambda m: marker("custom") if m[0] else "", text)
         if masked != text:
             findings.append(Finding(path, "custom"))
         return masked
@@ -446,7 +302,7 @@ class Redactor:
             return self.scrub_text(_as_text(value), path, state.findings)
         if depth >= self._max_depth:
             state.findings.append(Finding(path, "depth"))
-            return _marker("depth")
+            return marker("depth")
         try:
             if isinstance(value, Mapping):
                 return self._walk_mapping(value, path, state, depth + 1)
