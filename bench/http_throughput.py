@@ -19,12 +19,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from examples.stack import free_port
+
 from .apps import SINK_URL_ENV
 from .processes import (
     APP_CORE,
     LOAD_CORE,
     child_environment,
-    free_port,
     pinned,
     python,
     running,

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from examples.stack import Service, Stack, binary
+from examples.stack import Service, Stack, binary, free_port
 
 from .audit_payload import EVENT_ID_KEY, PII_MARKER, pii_count
-from .processes import APP_CORE, LOAD_CORE, child_environment, free_port, pinned, python
+from .processes import APP_CORE, LOAD_CORE, child_environment, pinned, python
 
 _GOAL_COST = 0.20
 _GOAL_RECORDS_PER_SECOND = 20_000

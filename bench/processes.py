@@ -11,7 +11,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,18 +20,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
+# One port chooser for the project (below the ephemeral range, never reused in a process).
+
 # Two cores: the app under test owns core 0; wrk and the sink share core 1.
 APP_CORE = 0
 LOAD_CORE = 1
 _STOP_TIMEOUT_SECONDS = 15.0
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago (the child binds it right after)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def pinned(core: int, argv: Sequence[str]) -> list[str]:

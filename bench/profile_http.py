@@ -18,12 +18,13 @@ import tempfile
 import threading
 from pathlib import Path
 
+from examples.stack import free_port
+
 from .apps import SINK_URL_ENV
 from .http_throughput import uvicorn_argv
 from .processes import (
     LOAD_CORE,
     child_environment,
-    free_port,
     pinned,
     python,
     running,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -28,12 +29,38 @@ BIN = ROOT / ".cache" / "bin"
 COLLECTOR_CONFIG = ROOT / "collector-config" / "otelcol-audit.yaml"
 
 
+_LOWEST_PORT = 15000
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, for a server to bind.
+
+    Chosen below the kernel's ephemeral range: a port from bind(0) comes from that range,
+    where any outgoing connection may take it before the server starts (seen in CI as
+    "address already in use"). Never the same port twice in one process either.
+    """
+    low, _ = _ephemeral_range()
+    for _ in range(500):
+        port = random.randrange(_LOWEST_PORT, max(low, _LOWEST_PORT + 1000))
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
+    raise RuntimeError(f"no free port between {_LOWEST_PORT} and {low}")
 
 
 def binary(name: str) -> Path:
