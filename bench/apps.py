@@ -87,6 +87,22 @@ def audited_otlp_app() -> FastAPI:
     return app
 
 
+def audited_otlp_minimal_span_app() -> FastAPI:
+    """As audited_otlp_app, with span events reduced to the ids (span_event_detail=minimal)."""
+    app, meter_provider = _traced_app()
+    logger_provider = LoggerProvider(resource=_resource())
+    logger_provider.add_log_record_processor(
+        BatchLogRecordProcessor(OTLPLogExporter(endpoint=_sink_url("logs")))
+    )
+    otel_audit.instrument_app(
+        app,
+        otel_audit.AuditConfig(span_event_detail="minimal"),
+        logger_provider=logger_provider,
+        meter_provider=meter_provider,
+    )
+    return app
+
+
 def audited_archive_app() -> FastAPI:
     app, meter_provider = _traced_app()
     otel_audit.instrument_app(app, meter_provider=meter_provider)

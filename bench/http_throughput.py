@@ -58,6 +58,7 @@ VARIANTS = (
     Variant("baseline (otel-instrumentation-fastapi)", "baseline_app", None),
     Variant("audited (OTLP/HTTP)", "audited_otlp_app", "otlp"),
     Variant("audited (local archive)", "audited_archive_app", "archive"),
+    Variant("audited (OTLP/HTTP, minimal span events)", "audited_otlp_minimal_span_app", "otlp"),
 )
 
 

@@ -31,6 +31,8 @@ class _Unset:
 # Typed ``Any`` so every field can default to it without widening its declared type.
 _UNSET: Any = _Unset()
 
+SPAN_EVENT_DETAILS = frozenset({"full", "minimal"})
+
 DEFAULT_EXCLUDED_URLS = (
     "/health",
     "/healthz",
@@ -116,6 +118,12 @@ class AuditConfig:
 
     span_events: bool = _UNSET
     """Also add each audit event to the server span as a span event. Default: on."""
+
+    span_event_detail: str = _UNSET
+    """``full``: the span event repeats every attribute of the log record (the default).
+    ``minimal``: only the event id, action, outcome, user and tenant, which is enough to find
+    the log record; the SDK cleans and encodes each span-event attribute again, so this costs
+    less per request."""
 
     fail_closed: bool = _UNSET
     """When an audit event cannot be emitted, fail the request (HTTP 503) or raise from
@@ -239,6 +247,11 @@ def _normalise(field_name: str, value: object) -> object:
         raise AuditConfigError(f"{field_name} must be a string or None, got {type(value).__name__}")
     if kind == "str" and not (isinstance(value, str) and value):
         raise AuditConfigError(f"{field_name} must be a non-empty string, got {value!r}")
+    if field_name == "span_event_detail" and value not in SPAN_EVENT_DETAILS:
+        raise AuditConfigError(
+            f"span_event_detail must be one of {sorted(SPAN_EVENT_DETAILS)}, got {value!r}"
+            f" ({_env_name(field_name)})"
+        )
     return value
 
 
@@ -291,6 +304,7 @@ _KINDS: dict[str, str] = {
     "archive_dir": "str",
     "max_attribute_length": "int",
     "span_events": "bool",
+    "span_event_detail": "str",
     "fail_closed": "bool",
 }
 
@@ -314,5 +328,6 @@ _DEFAULTS: dict[str, object] = {
     "archive_dir": "otel-audit-archive",
     "max_attribute_length": 4096,
     "span_events": True,
+    "span_event_detail": "full",
     "fail_closed": False,
 }

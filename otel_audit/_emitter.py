@@ -16,6 +16,7 @@ from typing import Final
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span
+from opentelemetry.util.types import Attributes
 
 from ._actor import ActorResolver
 from ._config import AuditConfig
@@ -29,6 +30,14 @@ from ._version import __version__
 _log = logging.getLogger("otel_audit")
 _LOG_INTERVAL_SECONDS: Final = 60.0
 SCOPE_NAME: Final = "otel_audit"
+# What a minimal span event keeps: enough to find the log record and to filter traces by.
+_MINIMAL_SPAN_EVENT: Final = (
+    "audit.event.id",
+    "audit.action",
+    "audit.outcome",
+    "user.id",
+    "tenant.id",
+)
 
 
 class _RateLimitedWarnings:
@@ -134,11 +143,18 @@ class AuditEmitter:
         self.emitted.add(event.action)
         if span is not None and self.config.span_events and span.is_recording():
             try:
-                span.add_event(name, event.attributes, event.timestamp_ns)
+                span.add_event(name, self._span_event_attributes(event), event.timestamp_ns)
             except Exception as exc:
                 # The log record, the system of record, already left: not a drop.
                 self.report_error("span_event_error", exc)
         return True
+
+    def _span_event_attributes(self, event: AuditEvent) -> Attributes:
+        if self.config.span_event_detail == "full":
+            return event.attributes
+        return {
+            key: event.attributes[key] for key in _MINIMAL_SPAN_EVENT if key in event.attributes
+        }
 
     def flush(self, timeout_millis: int = 10_000) -> bool:
         """Export every queued audit event now (blocking); False if that did not finish."""

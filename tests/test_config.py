@@ -73,6 +73,8 @@ def test_from_env_reads_only_the_given_mapping(monkeypatch: pytest.MonkeyPatch) 
         ("OTEL_AUDIT_ACTOR_RESOLVER", "no_colon_here", "module:callable"),
         ("OTEL_AUDIT_ACTOR_RESOLVER", "os:no_such_function", "cannot be imported"),
         ("OTEL_AUDIT_JWT_ALGORITHMS", " , ", "at least one algorithm"),
+        ("OTEL_AUDIT_JWT_ALGORITHMS", "HS256,none", "unknown or unsafe"),
+        ("OTEL_AUDIT_SPAN_EVENT_DETAIL", "some", "span_event_detail must be one of"),
     ],
 )
 def test_bad_environment_values_raise_clear_errors(

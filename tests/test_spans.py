@@ -6,7 +6,7 @@ from fastapi import Depends
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
-from otel_audit import AuditConfig, record
+from otel_audit import Actor, AuditConfig, record, set_actor
 
 from .conftest import Telemetry, Tracing, audited_app, make_telemetry
 
@@ -97,3 +97,26 @@ def test_without_tracing_events_are_still_logged(telemetry: Telemetry) -> None:
     TestClient(app).get("/x")
     assert telemetry.spans.get_finished_spans() == ()
     assert telemetry.one_record("audit.http.request").attributes["http.route"] == "/x"
+
+
+def test_minimal_span_events_keep_only_what_finds_the_log_record(telemetry: Telemetry) -> None:
+    """span_event_detail=minimal: the span event has the id, action, outcome and actor only."""
+    app = audited_app(telemetry, AuditConfig(span_event_detail="minimal"))
+
+    @app.get("/x")
+    async def endpoint() -> str:
+        set_actor(Actor("u-1", tenant="acme", roles=("admin",)))
+        return "ok"
+
+    TestClient(app).get("/x")
+    (server_span,) = telemetry.server_spans()
+    (event,) = [e for e in server_span.events if e.name == "audit.http.request"]
+    log_attributes = telemetry.one_record("audit.http.request").attributes
+    assert dict(event.attributes or {}) == {
+        "audit.event.id": log_attributes["audit.event.id"],
+        "audit.action": "http.request",
+        "audit.outcome": "success",
+        "user.id": "u-1",
+        "tenant.id": "acme",
+    }
+    assert "http.route" in log_attributes and "user.roles" in log_attributes
