@@ -38,6 +38,7 @@ from ._event import (
     uuid7,
 )
 from ._forwarding import client_address
+from ._pii_patterns import marker
 from ._redaction import Finding
 from ._scrub import Scrubber
 
@@ -138,7 +139,7 @@ class AuditMiddleware:
                 text = value.decode("latin-1")
                 if scrubber.is_secret_key(header):
                     findings.append(Finding(path, "secret_key"))
-                    text = "[REDACTED:secret_key]"
+                    text = marker("secret_key")
                 captured[path] = scrubber.text(text, path, findings)
         method = scope.get("method", "GET" if scope["type"] == "websocket" else "")
         request = RequestContext(
@@ -159,11 +160,11 @@ class AuditMiddleware:
             ),
             server_span=_spans.find_server_span(scope),
             captured_headers=captured,
+            findings=findings,
         )
         query = scope.get("query_string", b"")
         if query:
             request.query = scrubber.query(query.decode("latin-1"), "url.query", findings)
-        request.findings = findings
         return request
 
     # --- HTTP -------------------------------------------------------------------------
@@ -173,20 +174,20 @@ class AuditMiddleware:
     ) -> None:
         emitted = False
         blocked = False
-        request_id_header = request.request_id.encode("ascii")
 
+        # X-Request-ID is added by RequestIdEcho, around the whole stack, to every response
+        # (including this 503 and the error middleware's 500).
         async def audit_send(message: Message) -> None:
             nonlocal emitted, blocked
             if blocked:
                 return  # fail-closed already answered 503; swallow the app's response
             if message["type"] == "http.response.start" and not emitted:
                 emitted = True
-                message = _with_request_id(message, request_id_header)
                 try:
                     self._emit_http(request, message["status"], None)
                 except AuditEmitError:
                     blocked = True
-                    await _send_unavailable(send, request_id_header)
+                    await _send_unavailable(send)
                     return
             await send(message)
 
@@ -413,11 +414,10 @@ def _with_request_id(message: Message, request_id: bytes) -> Message:
     return {**message, "headers": headers}
 
 
-async def _send_unavailable(send: Send, request_id: bytes) -> None:
+async def _send_unavailable(send: Send) -> None:
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(_FAIL_CLOSED_BODY)).encode()),
-        (b"x-request-id", request_id),
     ]
     await send({"type": "http.response.start", "status": 503, "headers": headers})
     await send({"type": "http.response.body", "body": _FAIL_CLOSED_BODY})

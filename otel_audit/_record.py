@@ -16,7 +16,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span
 
 from ._attributes import add_actor, add_findings, add_request, new_event
-from ._context import _ambient_actor, current_request
+from ._context import RequestContext, _ambient_actor, current_request
 from ._emitter import AuditEmitter, default_emitter
 from ._errors import AuditEventError
 from ._event import Actor, AuditEvent, Outcome, check_action
@@ -75,6 +75,7 @@ def record(
     try:
         event = _build(
             emitter,
+            request,
             action=action,
             outcome=result,
             resource_type=resource_type,
@@ -99,6 +100,7 @@ def record(
 
 def _build(
     emitter: AuditEmitter,
+    request: RequestContext | None,
     *,
     action: str,
     outcome: Outcome,
@@ -109,7 +111,6 @@ def _build(
     actor: Actor | None,
 ) -> AuditEvent:
     scrubber = emitter.scrubber
-    request = current_request()
     findings: list[Finding] = list(request.findings) if request is not None else []
     attributes = new_event(action, outcome)
     if request is not None:
