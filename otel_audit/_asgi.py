@@ -42,7 +42,9 @@ from ._pii_patterns import marker
 from ._redaction import Finding
 from ._scrub import Scrubber
 
-SCOPE_KEY: Final = "otel_audit.request"
+# Holds the request id (a str, never the RequestContext: that refers to the scope, and the
+# resulting reference cycle would keep every request's objects alive until a GC pass).
+SCOPE_KEY: Final = "otel_audit.request_id"
 _REQUEST_ID_RE: Final = re.compile(rb"[A-Za-z0-9._:+/=~-]{1,128}")
 _KNOWN_METHODS: Final = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
@@ -65,7 +67,10 @@ class AuditMiddleware:
         self.app = app
         self.emitter = emitter
         config = emitter.config
-        self._excluded = config.excluded_urls
+        # Precomputed so the per-request check is one set lookup and one startswith call.
+        self._excluded_exact = frozenset(config.excluded_urls)
+        self._excluded_prefixes = tuple(f"{url}/" for url in config.excluded_urls)
+        self._exclude_all = "/" in self._excluded_exact
         self._trusted_proxies = tuple(parse_network(cidr) for cidr in config.trusted_proxies)
         self._captured = {name.lower().encode("latin-1") for name in config.capture_headers}
 
@@ -84,7 +89,7 @@ class AuditMiddleware:
             self.emitter.report_drop("middleware_error", exc)
             await self.app(scope, receive, send)
             return
-        scope[SCOPE_KEY] = request
+        scope[SCOPE_KEY] = request.request_id
         token = _current_request.set(request)
         try:
             if kind == "http":
@@ -110,10 +115,11 @@ class AuditMiddleware:
 
     def _excluded_path(self, scope: Scope) -> bool:
         path: str = scope.get("path", "")
-        for excluded in self._excluded:
-            if path == excluded or path.startswith(excluded + "/") or excluded == "/":
-                return True
-        return False
+        return (
+            self._exclude_all
+            or path in self._excluded_exact
+            or path.startswith(self._excluded_prefixes)
+        )
 
     def _begin(self, scope: Scope) -> RequestContext:
         request_id: str | None = None
@@ -298,9 +304,9 @@ class RequestIdEcho:
 
         async def echo_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                request = scope.get(SCOPE_KEY)
-                if isinstance(request, RequestContext):
-                    message = _with_request_id(message, request.request_id.encode("ascii"))
+                request_id = scope.get(SCOPE_KEY)
+                if isinstance(request_id, str):
+                    message = _with_request_id(message, request_id.encode("ascii"))
             await send(message)
 
         await self.app(scope, receive, echo_send)
