@@ -1,10 +1,12 @@
 """The applications under test, as uvicorn factories (``--factory bench.apps:<name>``).
 
-All three share the same FastAPI app, tracing and metrics; they differ only in auditing:
+All share the same FastAPI app, tracing and metrics; they differ only in auditing:
 
 * ``baseline_app``: opentelemetry-instrumentation-fastapi, spans over OTLP/HTTP to the sink;
 * ``audited_otlp_app``: the same plus ``otel_audit.instrument_app`` with an SDK
   ``LoggerProvider`` exporting audit records over OTLP/HTTP to the same sink;
+* ``contract_floor_app``: the same with, instead of otel_audit, the least any implementation
+  of the contract must do (one SDK log record and one same-attribute span event per request);
 * ``audited_archive_app``: the same plus ``otel_audit.instrument_app`` with no provider, so
   the library's embedded default writes its local archive (``OTEL_AUDIT_ARCHIVE_DIR``).
 
@@ -29,6 +31,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 import otel_audit
+
+from .contract_floor import ContractFloorMiddleware
 
 SINK_URL_ENV = "BENCH_SINK_URL"
 ITEM_ROUTE = "/items/{item_id}"
@@ -100,6 +104,18 @@ def audited_otlp_minimal_span_app() -> FastAPI:
         logger_provider=logger_provider,
         meter_provider=meter_provider,
     )
+    return app
+
+
+def contract_floor_app() -> FastAPI:
+    """The same stack with :class:`ContractFloorMiddleware` in place of otel_audit."""
+    app, _ = _traced_app()
+    logger_provider = LoggerProvider(resource=_resource())
+    logger_provider.add_log_record_processor(
+        BatchLogRecordProcessor(OTLPLogExporter(endpoint=_sink_url("logs")))
+    )
+    # Where otel_audit sits: the outermost user middleware, inside the server span.
+    app.add_middleware(ContractFloorMiddleware, logger=logger_provider.get_logger("floor"))
     return app
 
 

@@ -37,6 +37,8 @@ from .wrk import WrkResult, run_wrk
 # records is cheaper than exporting them.
 _DELIVERY_WARNING = 0.999
 _GOAL = 0.95
+_AUDITED = "audited_otlp_app"
+_FLOOR = "contract_floor_app"
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class Variant:
 VARIANTS = (
     Variant("baseline (otel-instrumentation-fastapi)", "baseline_app", None),
     Variant("audited (OTLP/HTTP)", "audited_otlp_app", "otlp"),
+    Variant("contract floor (OTLP/HTTP)", "contract_floor_app", "otlp"),
     Variant("audited (local archive)", "audited_archive_app", "archive"),
     Variant("audited (OTLP/HTTP, minimal span events)", "audited_otlp_minimal_span_app", "otlp"),
 )
@@ -233,7 +236,14 @@ def format_report(report: HttpReport) -> list[str]:
         line = f"  {variant.label:<44} {rps:>7,.0f} req/s"
         if variant.audit is not None:
             line += f"   ratio {rps / baseline:.3f}"
-            if variant.audit == "otlp":
+            if variant.audit == "otlp" and variant.factory != _FLOOR:
                 line += f"  (goal >= {_GOAL})"
         lines.append(line)
+    by_factory = {variant.factory: variant for variant in VARIANTS}
+    audited = report.median_rps(by_factory[_AUDITED])
+    floor = report.median_rps(by_factory[_FLOOR])
+    lines.append(
+        f"  audited / contract floor: {audited / floor:.3f}  (1.0 = otel_audit costs nothing"
+        " beyond one SDK log record and one span event)"
+    )
     return lines
