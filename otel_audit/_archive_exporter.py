@@ -1,6 +1,7 @@
 """Archive exporter: OTel SDK log records to a local, append-only OTLP JSON lines file.
 
-The encoding lives in :mod:`otel_audit._otlp_json` (the collector file exporter's format).
+The encoding lives in :mod:`otel_audit._otlp_json` and :mod:`otel_audit._otlp_json_line`
+(the collector file exporter's format).
 Durability beats speed for an audit trail: every export is one ``write`` of one whole line
 to an ``O_APPEND`` descriptor, followed by ``fsync`` (on by default). The exporter never
 truncates: a restart appends to the existing file.
@@ -23,7 +24,8 @@ from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportRes
 
 __all__ = ["ArchiveLogExporter"]
 
-from ._otlp_json import JSONObject, dumps_compact, encode_logs_request
+from ._otlp_json import JSONObject, dumps_compact
+from ._otlp_json_line import encode_logs_line
 
 _logger = logging.getLogger("otel_audit")
 # Resources and scopes are few and long-lived; the bound only guards against a leak.
@@ -74,7 +76,7 @@ class ArchiveLogExporter(LogRecordExporter):
         self._last_stamp = ""
         self._last_counter = 0
         self._is_shutdown = False
-        self._blocks: dict[int, tuple[object, JSONObject]] = {}
+        self._blocks: dict[int, tuple[object, str]] = {}
         try:
             self._open()
         except OSError as error:
@@ -103,8 +105,7 @@ class ArchiveLogExporter(LogRecordExporter):
                 error,
             )
 
-        request = encode_logs_request(batch, on_error=on_error, _block=self._block)
-        line = dumps_compact(request) if request else ""
+        line = encode_logs_line(batch, on_error=on_error, block=self._block)
         # A lone surrogate cannot be UTF-8; "\udcxx" is the JSON escape json would have
         # written with ensure_ascii=True, and strings are the only place one can appear.
         data = (line + "\n").encode("utf-8", "backslashreplace") if line else b""
@@ -134,12 +135,12 @@ class ArchiveLogExporter(LogRecordExporter):
                 self._sync_file()
                 self._close()
 
-    def _block(self, obj: Any, encode: Callable[[Any], JSONObject]) -> JSONObject:
-        """A resource or scope block, encoded once per (immutable) object and reused."""
+    def _block(self, obj: Any, encode: Callable[[Any], JSONObject]) -> str:
+        """A resource or scope block as text, encoded once per (immutable) object and reused."""
         cached = self._blocks.get(id(obj))
         if cached is not None and cached[0] is obj:  # holding obj keeps its id from reuse
             return cached[1]
-        block = encode(obj)
+        block = dumps_compact(encode(obj))
         if len(self._blocks) >= _BLOCK_CACHE_SIZE:
             self._blocks.clear()
         self._blocks[id(obj)] = (obj, block)

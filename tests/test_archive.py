@@ -41,7 +41,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from otel_audit import _archive_exporter
 from otel_audit._archive_exporter import ArchiveLogExporter
-from otel_audit._otlp_json import encode_logs_request
+from otel_audit._otlp_json import dumps_compact, encode_logs_request
 from otel_audit.archive import ArchivedEvent, ArchiveReadError, iter_archive_files, read_events
 
 RESOURCE = {"service.name": "billing", "service.instance.id": "i-1"}
@@ -257,7 +257,7 @@ def test_line_equals_encode_logs_request(tmp_path: Path) -> None:
 
     expected = encode_logs_request(batch)
     lines = exporter.path.read_text(encoding="utf-8").splitlines()
-    assert [json.loads(line) for line in lines] == [expected, expected]
+    assert lines == [dumps_compact(expected)] * 2
     groups = [[len(s["logRecords"]) for s in r["scopeLogs"]] for r in expected["resourceLogs"]]
     assert groups == [[2, 2], [3, 3]]  # other: e0 e3 e6 e9; main: e1 e2 e4 ...
 
