@@ -7,6 +7,7 @@ All share the same FastAPI app, tracing and metrics; they differ only in auditin
   ``LoggerProvider`` exporting audit records over OTLP/HTTP to the same sink;
 * ``contract_floor_app``: the same with, instead of otel_audit, the least any implementation
   of the contract must do (one SDK log record and one same-attribute span event per request);
+* ``span_event_floor_app``: the contract floor's span event alone, no log record;
 * ``audited_archive_app``: the same plus ``otel_audit.instrument_app`` with no provider, so
   the library's embedded default writes its local archive (``OTEL_AUDIT_ARCHIVE_DIR``).
 
@@ -116,6 +117,13 @@ def contract_floor_app() -> FastAPI:
     )
     # Where otel_audit sits: the outermost user middleware, inside the server span.
     app.add_middleware(ContractFloorMiddleware, logger=logger_provider.get_logger("floor"))
+    return app
+
+
+def span_event_floor_app() -> FastAPI:
+    """The contract floor's span event alone: the ceiling even a free log pipeline reaches."""
+    app, _ = _traced_app()
+    app.add_middleware(ContractFloorMiddleware, logger=None)
     return app
 
 

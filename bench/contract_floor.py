@@ -23,7 +23,8 @@ _EVENT_NAME = "audit.http.request"
 class ContractFloorMiddleware:
     """One log record plus one same-attribute span event per HTTP request."""
 
-    def __init__(self, app: ASGIApp, logger: Logger) -> None:
+    def __init__(self, app: ASGIApp, logger: Logger | None) -> None:
+        """``logger=None`` adds only the span event: the ceiling with a log path that is free."""
         self.app = app
         self.logger = logger
         # Unique per request, like otel_audit's ids, at the lowest possible cost.
@@ -59,6 +60,9 @@ class ContractFloorMiddleware:
             "http.response.status_code": status,
         }
         now = time.time_ns()
+        if self.logger is None:
+            span.add_event(_EVENT_NAME, attributes, now)
+            return
         self.logger.emit(
             timestamp=now,
             severity_number=SeverityNumber.INFO,
