@@ -22,7 +22,7 @@ import base64
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.resources import Resource
@@ -150,24 +150,31 @@ def encode_log_record(record: ReadableLogRecord) -> JSONObject:
     return encoded
 
 
-_ScopeGroup = tuple[InstrumentationScope | None, list[JSONObject]]
-_ResourceGroup = tuple[Resource, list[_ScopeGroup]]
+Encoded = TypeVar("Encoded")
+ResourceGroups = list[tuple[Resource, list[tuple[InstrumentationScope | None, list[Encoded]]]]]
 
 
 def _raise(_record: ReadableLogRecord, error: Exception) -> None:
     raise error
 
 
-def _group_records(
-    records: Sequence[ReadableLogRecord], on_error: RecordErrorHandler
-) -> list[_ResourceGroup]:
-    """Encode each record on its own and group them by resource, then scope, like OTLP."""
+def group_records(
+    records: Sequence[ReadableLogRecord],
+    encode: Callable[[ReadableLogRecord], Encoded],
+    on_error: RecordErrorHandler,
+) -> ResourceGroups[Encoded]:
+    """Encode each record on its own and group them by resource, then scope, like OTLP.
+
+    Groups keep first-seen order; a record ``encode`` fails on goes to ``on_error``.
+    """
     # Keyed by identity: the SDK shares one Resource per provider and one scope per logger,
     # and Resource.__hash__ serialises all attributes. The batch keeps the objects alive.
-    by_resource: dict[int, tuple[Resource, dict[int, _ScopeGroup]]] = {}
+    by_resource: dict[
+        int, tuple[Resource, dict[int, tuple[InstrumentationScope | None, list[Encoded]]]]
+    ] = {}
     for record in records:
         try:
-            encoded = encode_log_record(record)
+            encoded = encode(record)
         except Exception as error:  # one bad record must not sink the batch
             on_error(record, error)
             continue
@@ -193,7 +200,7 @@ def encode_logs_request(
     ``on_error`` the error is raised.
     """
     resource_logs: list[JSONObject] = []
-    for resource, scopes in _group_records(records, on_error or _raise):
+    for resource, scopes in group_records(records, encode_log_record, on_error or _raise):
         scope_logs: list[JSONObject] = []
         for scope, encoded in scopes:
             scope_log: JSONObject = {"scope": _block(scope, encode_scope), "logRecords": encoded}

@@ -16,8 +16,6 @@ from json.encoder import encode_basestring
 from typing import Any, Final
 
 from opentelemetry.sdk._logs import ReadableLogRecord
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from ._otlp_json import (
     JSONObject,
@@ -26,6 +24,7 @@ from ._otlp_json import (
     encode_any_value,
     encode_resource,
     encode_scope,
+    group_records,
 )
 
 _json_string: Callable[[str], str] = encode_basestring
@@ -117,22 +116,11 @@ def encode_logs_line(
     be encoded goes to ``on_error`` and is left out. ``block`` turns a resource or scope
     into text (the exporter caches those per object).
     """
-    # Keyed by identity: the SDK shares one Resource per provider and one scope per logger.
-    groups: dict[int, tuple[Resource, dict[int, tuple[InstrumentationScope | None, list[str]]]]]
-    groups = {}
-    for record in records:
-        try:
-            text = encode_log_record_line(record)
-        except Exception as error:  # one bad record must not sink the batch
-            on_error(record, error)
-            continue
-        _, scopes = groups.setdefault(id(record.resource), (record.resource, {}))
-        scope = record.instrumentation_scope
-        scopes.setdefault(id(scope), (scope, []))[1].append(text)
+    groups = group_records(records, encode_log_record_line, on_error)
     if not groups:
         return ""
     resource_logs = []
-    for resource, scopes in groups.values():
+    for resource, scopes in groups:
         scope_logs = [
             '{"scope":'
             + block(scope, encode_scope)
@@ -141,7 +129,7 @@ def encode_logs_line(
             + "]"
             + _schema_url(scope.schema_url if scope is not None else None)
             + "}"
-            for scope, texts in scopes.values()
+            for scope, texts in scopes
         ]
         resource_logs.append(
             '{"resource":'

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI, HTTPException
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.types import Message
 
-from .conftest import Telemetry, Tracing, audited_app, make_telemetry
+from .conftest import Telemetry, Tracing, audited_app
 
 _REQUESTS = 50
 
@@ -88,26 +87,17 @@ def _cyclic_garbage_per_request(app: FastAPI, path: str) -> float:
     return garbage / _REQUESTS
 
 
-@pytest.fixture
-def fresh_telemetry() -> Iterator[Telemetry]:
-    telemetry = make_telemetry()
-    yield telemetry
-    telemetry.logger_provider.shutdown()
-    telemetry.tracer_provider.shutdown()
-    telemetry.meter_provider.shutdown()
-
-
 @pytest.mark.parametrize("path", ["/items/42", "/items/404"])
 def test_auditing_adds_no_reference_cycles(
-    fresh_telemetry: Telemetry, tracing: Tracing, path: str
+    telemetry: Telemetry, tracing: Tracing, path: str
 ) -> None:
-    audited = _add_routes(audited_app(fresh_telemetry, tracing=tracing))
-    plain = _add_routes(_unaudited_app(fresh_telemetry, tracing))
+    audited = _add_routes(audited_app(telemetry, tracing=tracing))
+    plain = _add_routes(_unaudited_app(telemetry, tracing))
 
     audited_garbage = _cyclic_garbage_per_request(audited, path)
     plain_garbage = _cyclic_garbage_per_request(plain, path)
 
-    assert fresh_telemetry.audit_records(), "the audited app emitted no audit record"
+    assert telemetry.audit_records(), "the audited app emitted no audit record"
     assert audited_garbage <= plain_garbage, (
         f"auditing left {audited_garbage - plain_garbage:.1f} extra objects per request "
         "in reference cycles"
