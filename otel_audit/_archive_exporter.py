@@ -33,6 +33,10 @@ _BLOCK_CACHE_SIZE = 256
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
+def _ignore_loss(_reason: str, _count: int) -> None:
+    """Losses are logged; without a callback nobody counts them."""
+
+
 class ArchiveLogExporter(LogRecordExporter):
     """Append log records to ``<directory>/<file_name>`` as collector-format OTLP JSON lines.
 
@@ -40,6 +44,9 @@ class ArchiveLogExporter(LogRecordExporter):
     a write would make it larger (a single larger line still gets written, alone);
     ``max_backups`` > 0 keeps only that many rotated files (0 keeps all). ``fsync`` makes
     each export durable before it returns SUCCESS.
+
+    ``on_lost(reason, count)`` hears of every record not archived: ``encode_error``,
+    ``write_error`` or ``shutdown``.
 
     I/O errors never raise out of ``export``: they are logged and reported as FAILURE, and
     the file is reopened on the next export, so an archive volume that comes back (or is
@@ -54,6 +61,7 @@ class ArchiveLogExporter(LogRecordExporter):
         max_bytes: int = 64 * 1024 * 1024,
         max_backups: int = 0,
         fsync: bool = True,
+        on_lost: Callable[[str, int], None] | None = None,
     ) -> None:
         if not file_name or Path(file_name).name != file_name or file_name in {".", ".."}:
             raise ValueError(f"file_name must be a plain file name, got {file_name!r}")
@@ -70,6 +78,7 @@ class ArchiveLogExporter(LogRecordExporter):
         self._max_bytes = max_bytes
         self._max_backups = max_backups
         self._fsync = fsync
+        self._on_lost = on_lost or _ignore_loss
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._size = 0
@@ -91,6 +100,7 @@ class ArchiveLogExporter(LogRecordExporter):
         """Append the batch as one line; FAILURE if any record was not made durable."""
         if self._is_shutdown:
             _logger.error("audit archive is shut down; %d records not archived", len(batch))
+            self._on_lost("shutdown", len(batch))
             return LogRecordExportResult.FAILURE
         dropped = 0
 
@@ -106,11 +116,14 @@ class ArchiveLogExporter(LogRecordExporter):
             )
 
         line = encode_logs_line(batch, on_error=on_error, block=self._block)
+        if dropped:
+            self._on_lost("encode_error", dropped)
         # A lone surrogate cannot be UTF-8; "\udcxx" is the JSON escape json would have
         # written with ensure_ascii=True, and strings are the only place one can appear.
         data = (line + "\n").encode("utf-8", "backslashreplace") if line else b""
         with self._lock:
             if self._is_shutdown:
+                self._on_lost("shutdown", len(batch) - dropped)
                 return LogRecordExportResult.FAILURE
             try:
                 if data:
@@ -118,6 +131,7 @@ class ArchiveLogExporter(LogRecordExporter):
             except OSError as error:
                 kept = len(batch) - dropped
                 _logger.error("audit archive: could not write %d records: %s", kept, error)
+                self._on_lost("write_error", kept)
                 self._close()  # reopen, and re-check the tail, on the next export
                 return LogRecordExportResult.FAILURE
         return LogRecordExportResult.FAILURE if dropped else LogRecordExportResult.SUCCESS

@@ -115,7 +115,7 @@ class AuditEmitter:
             with self._logger_lock:
                 if self._logger is None:
                     self._provider = resolve_logger_provider(
-                        self._explicit_provider, self.config.archive_dir
+                        self._explicit_provider, self.config.archive_dir, self.report_drops
                     )
                     self._logger = self._provider.get_logger(SCOPE_NAME, __version__)
                 logger = self._logger
@@ -177,6 +177,11 @@ class AuditEmitter:
         """Count and (rate-limited) log an audit event that was lost."""
         self.dropped.add(reason)
         self._warnings.warn(f"audit event dropped: {reason}", exc)
+
+    def report_drops(self, reason: str, count: int) -> None:
+        """Count and (rate-limited) log ``count`` events the export pipeline lost."""
+        self.dropped.add(reason, count)
+        self._warnings.warn(f"{count} audit events dropped: {reason}", None)
 
     def report_error(self, reason: str, exc: BaseException | None = None) -> None:
         """Count and (rate-limited) log a failure that did not lose an event."""

@@ -25,10 +25,10 @@ class LabelledCount:
             name, callbacks=[self._observe], unit=unit, description=description
         )
 
-    def add(self, value: str) -> None:
-        """Count one occurrence of ``value``."""
+    def add(self, value: str, amount: int = 1) -> None:
+        """Count ``amount`` occurrences of ``value``."""
         with self._lock:
-            self._counts[value] = self._counts.get(value, 0) + 1
+            self._counts[value] = self._counts.get(value, 0) + amount
 
     def get(self, value: str) -> int:
         """The count so far for ``value``."""

@@ -54,17 +54,22 @@ class Telemetry:
 
     def counter(self, name: str, **attributes: str) -> int:
         """Sum of a counter's data points whose attributes include ``attributes``."""
-        data = self.metric_reader.get_metrics_data()
-        total = 0
-        for resource_metrics in data.resource_metrics if data else ():
-            for scope_metrics in resource_metrics.scope_metrics:
-                for metric in scope_metrics.metrics:
-                    if metric.name != name:
-                        continue
-                    for point in metric.data.data_points:
-                        if attributes.items() <= dict(point.attributes or {}).items():
-                            total += int(getattr(point, "value", 0))
-        return total
+        return counter_value(self.metric_reader, name, **attributes)
+
+
+def counter_value(reader: InMemoryMetricReader, name: str, **attributes: str) -> int:
+    """Sum of a counter's data points (read from ``reader``) whose attributes include these."""
+    data = reader.get_metrics_data()
+    total = 0
+    for resource_metrics in data.resource_metrics if data else ():
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                if metric.name != name:
+                    continue
+                for point in metric.data.data_points:
+                    if attributes.items() <= dict(point.attributes or {}).items():
+                        total += int(getattr(point, "value", 0))
+    return total
 
 
 def make_telemetry(sampler: Sampler | None = None) -> Telemetry:
