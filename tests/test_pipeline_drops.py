@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from collections import Counter
@@ -173,3 +174,26 @@ def test_embedded_pipeline_losses_reach_the_dropped_counter(tmp_path: Path) -> N
     assert counter_value(reader, "otel_audit.events.dropped", reason="write_error") == 3
     assert counter_value(reader, "otel_audit.events.emitted") == 3
     meter_provider.shutdown()
+
+
+def test_forked_child_starts_with_nothing_pending(tmp_path: Path) -> None:
+    """A worker forked with records queued must not count the parent's records as its own."""
+    exporter = GatedExporter()
+    provider, processor, drops = _pipeline(exporter, capacity=4)
+    _emit(provider, 4)  # stuck in the parent: the queue is full
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            _emit(provider, 1)  # accepted: the child's queue is empty
+            os.write(write_end, f"{processor.pending},{sum(drops.values())}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    report = os.read(read_end, 100).decode()
+    os.waitpid(child, 0)
+    os.close(read_end)
+    assert report == "1,0"
+    exporter.gate.set()
+    provider.shutdown()
+    assert drops == {}
