@@ -116,9 +116,6 @@ class AccountedBatchProcessor(LogRecordProcessor):
             return
         self._batch.on_emit(log_record)
 
-    # Older SDKs (before on_emit) call emit().
-    emit = on_emit
-
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return bool(self._batch.force_flush(timeout_millis))
 
