@@ -87,6 +87,12 @@ class HttpReport:
             r.measured.requests_per_second for r in self.runs if r.variant == variant
         )
 
+    def round_ratios(self, variant: Variant, reference: Variant) -> list[float]:
+        """``variant`` / ``reference`` within each round: runs minutes apart, not a run apart."""
+        rps = {(r.variant.factory, r.round): r.measured.requests_per_second for r in self.runs}
+        rounds = sorted({r.round for r in self.runs})
+        return [rps[variant.factory, n] / rps[reference.factory, n] for n in rounds]
+
 
 def server_args() -> list[str]:
     """uvicorn's fast loop and parser when installed (``uvicorn[standard]``), as deployed."""
@@ -236,15 +242,24 @@ def format_report(report: HttpReport) -> list[str]:
         rps = report.median_rps(variant)
         line = f"  {variant.label:<44} {rps:>7,.0f} req/s"
         if variant is not VARIANTS[0]:
-            line += f"   ratio {rps / baseline:.3f}"
+            line += f"   ratio {rps / baseline:.3f}" + _spread(report, variant, VARIANTS[0])
             if variant.audit == "otlp" and variant.factory != _FLOOR:
                 line += f"  (goal >= {_GOAL})"
         lines.append(line)
     by_factory = {variant.factory: variant for variant in VARIANTS}
     audited = report.median_rps(by_factory[_AUDITED])
     floor = report.median_rps(by_factory[_FLOOR])
+    spread = _spread(report, by_factory[_AUDITED], by_factory[_FLOOR])
     lines.append(
-        f"  audited / contract floor: {audited / floor:.3f}  (1.0 = otel_audit costs nothing"
-        " beyond one SDK log record and one span event)"
+        f"  audited / contract floor: {audited / floor:.3f}{spread}  (1.0 = otel_audit costs"
+        " nothing beyond one SDK log record and one span event)"
     )
     return lines
+
+
+def _spread(report: HttpReport, variant: Variant, reference: Variant) -> str:
+    """The per-round ratios' range: how much of a difference is noise on this machine."""
+    ratios = report.round_ratios(variant, reference)
+    if len(ratios) < 2:
+        return ""
+    return f" (rounds {min(ratios):.2f}-{max(ratios):.2f})"
