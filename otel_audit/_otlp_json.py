@@ -151,7 +151,9 @@ def encode_log_record(record: ReadableLogRecord) -> JSONObject:
 
 
 Encoded = TypeVar("Encoded")
-ResourceGroups = list[tuple[Resource, list[tuple[InstrumentationScope | None, list[Encoded]]]]]
+# One scope's encoded records, and every scope's under one resource, in first-seen order.
+ScopeGroup = tuple[InstrumentationScope | None, list[Encoded]]
+ResourceGroups = list[tuple[Resource, list[ScopeGroup[Encoded]]]]
 
 
 def _raise(_record: ReadableLogRecord, error: Exception) -> None:
@@ -169,9 +171,7 @@ def group_records(
     """
     # Keyed by identity: the SDK shares one Resource per provider and one scope per logger,
     # and Resource.__hash__ serialises all attributes. The batch keeps the objects alive.
-    by_resource: dict[
-        int, tuple[Resource, dict[int, tuple[InstrumentationScope | None, list[Encoded]]]]
-    ] = {}
+    by_resource: dict[int, tuple[Resource, dict[int, ScopeGroup[Encoded]]]] = {}
     for record in records:
         try:
             encoded = encode(record)
@@ -184,30 +184,26 @@ def group_records(
     return [(resource, list(scopes.values())) for resource, scopes in by_resource.values()]
 
 
-def _encode_block(obj: Any, encode: Callable[[Any], JSONObject]) -> JSONObject:
-    return encode(obj)
-
-
 def encode_logs_request(
     records: Sequence[ReadableLogRecord],
     *,
     on_error: RecordErrorHandler | None = None,
-    _block: Callable[[Any, Callable[[Any], JSONObject]], JSONObject] = _encode_block,
 ) -> JSONObject:
     """Encode records as one OTLP/JSON ``ExportLogsServiceRequest`` (one archive line).
 
     A record that cannot be encoded is passed to ``on_error`` and left out; without
-    ``on_error`` the error is raised.
+    ``on_error`` the error is raised. The archive writes the same line as text with
+    :mod:`otel_audit._otlp_json_line`; this readable form is what that is checked against.
     """
     resource_logs: list[JSONObject] = []
     for resource, scopes in group_records(records, encode_log_record, on_error or _raise):
         scope_logs: list[JSONObject] = []
         for scope, encoded in scopes:
-            scope_log: JSONObject = {"scope": _block(scope, encode_scope), "logRecords": encoded}
+            scope_log: JSONObject = {"scope": encode_scope(scope), "logRecords": encoded}
             if scope is not None and scope.schema_url:
                 scope_log["schemaUrl"] = scope.schema_url
             scope_logs.append(scope_log)
-        resource_log = {"resource": _block(resource, encode_resource), "scopeLogs": scope_logs}
+        resource_log = {"resource": encode_resource(resource), "scopeLogs": scope_logs}
         if resource.schema_url:
             resource_log["schemaUrl"] = resource.schema_url
         resource_logs.append(resource_log)
