@@ -4,7 +4,7 @@ The SDK's ``BatchLogRecordProcessor`` evicts the *oldest* queued record when its
 full and never retries a failed export; the application sees neither. For the pipeline
 otel_audit builds itself (when the application brings no logger provider), this processor
 keeps the number of records accepted but not yet exported, refuses a new record once
-``capacity`` are waiting (so the SDK queue, sized above that, never evicts), and reports
+``capacity`` are waiting (so the SDK queue, of that size, never evicts), and reports
 every record it loses to ``on_drop`` with a reason:
 
 * ``queue_full``: refused because ``capacity`` records were already waiting;
@@ -23,7 +23,6 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Final
 
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
 from opentelemetry.sdk._logs.export import (
@@ -36,7 +35,6 @@ DropSink = Callable[[str, int], None]
 """Called with (reason, number of records) for records the pipeline lost."""
 
 _log = logging.getLogger("otel_audit")
-_EXPORT_BATCH: Final = 512
 
 
 class _ReportingExporter(LogRecordExporter):
@@ -73,7 +71,7 @@ class AccountedBatchProcessor(LogRecordProcessor):
         *,
         capacity: int,
         count_export_failures: bool = True,
-        schedule_delay_millis: float = 1000,
+        max_export_batch_size: int | None = None,
     ) -> None:
         if capacity <= 0:
             raise ValueError(f"capacity must be positive, got {capacity}")
@@ -83,13 +81,14 @@ class AccountedBatchProcessor(LogRecordProcessor):
         self._pending = 0
         self._is_shutdown = False
         self._lock = threading.Lock()
-        # The SDK queue holds what is pending plus the batch being exported, so it never
-        # reaches its own limit and never evicts a record silently.
+        # A record is counted as pending before it enters the SDK queue and uncounted only
+        # after its batch was exported, so the queue never holds more than ``capacity``: at
+        # that size it never evicts. Batch size and delay default to OTEL_BLRP_*, as for any
+        # SDK batch processor.
         self._batch = BatchLogRecordProcessor(
             _ReportingExporter(exporter, self._exported),
-            schedule_delay_millis=schedule_delay_millis,
-            max_export_batch_size=min(_EXPORT_BATCH, capacity),
-            max_queue_size=capacity + _EXPORT_BATCH,
+            max_export_batch_size=max_export_batch_size,
+            max_queue_size=capacity,
         )
         if hasattr(os, "register_at_fork"):
             # The SDK empties its queue in a forked child (those records are the parent's to

@@ -59,14 +59,20 @@ class RaisingExporter(LogRecordExporter):
 
 
 def _pipeline(
-    exporter: LogRecordExporter, capacity: int = 100, *, count_export_failures: bool = True
+    exporter: LogRecordExporter,
+    capacity: int = 100,
+    *,
+    count_export_failures: bool = True,
+    drops: Counter[str] | None = None,
 ) -> tuple[LoggerProvider, AccountedBatchProcessor, Counter[str]]:
-    drops: Counter[str] = Counter()
+    """A provider whose AccountedBatchProcessor tallies its losses in ``drops``."""
+    drops = Counter() if drops is None else drops
     processor = AccountedBatchProcessor(
         exporter,
         lambda reason, count: drops.update({reason: count}),
         capacity=capacity,
         count_export_failures=count_export_failures,
+        max_export_batch_size=min(capacity, 512),
     )
     provider = LoggerProvider(shutdown_on_exit=False)
     provider.add_log_record_processor(processor)
@@ -141,14 +147,7 @@ def test_archive_write_failure_is_counted_once(tmp_path: Path) -> None:
     archive = ArchiveLogExporter(
         not_a_directory, on_lost=lambda reason, count: drops.update({reason: count})
     )
-    processor = AccountedBatchProcessor(
-        archive,
-        lambda reason, count: drops.update({reason: count}),
-        capacity=100,
-        count_export_failures=False,
-    )
-    provider = LoggerProvider(shutdown_on_exit=False)
-    provider.add_log_record_processor(processor)
+    provider, processor, _ = _pipeline(archive, count_export_failures=False, drops=drops)
 
     _emit(provider, 4)
     processor.force_flush(5_000)
