@@ -82,41 +82,38 @@ def baseline_app() -> FastAPI:
     return _traced_app()[0]
 
 
-def audited_otlp_app() -> FastAPI:
-    app, meter_provider = _traced_app()
+def _otlp_logger_provider() -> LoggerProvider:
+    """An SDK logger provider batching log records over OTLP/HTTP to the sink."""
     logger_provider = LoggerProvider(resource=_resource())
     logger_provider.add_log_record_processor(
         BatchLogRecordProcessor(OTLPLogExporter(endpoint=_sink_url("logs")))
     )
-    otel_audit.instrument_app(app, logger_provider=logger_provider, meter_provider=meter_provider)
+    return logger_provider
+
+
+def _audited_otlp(config: otel_audit.AuditConfig | None) -> FastAPI:
+    app, meter_provider = _traced_app()
+    otel_audit.instrument_app(
+        app, config, logger_provider=_otlp_logger_provider(), meter_provider=meter_provider
+    )
     return app
+
+
+def audited_otlp_app() -> FastAPI:
+    return _audited_otlp(None)
 
 
 def audited_otlp_minimal_span_app() -> FastAPI:
     """As audited_otlp_app, with span events reduced to the ids (span_event_detail=minimal)."""
-    app, meter_provider = _traced_app()
-    logger_provider = LoggerProvider(resource=_resource())
-    logger_provider.add_log_record_processor(
-        BatchLogRecordProcessor(OTLPLogExporter(endpoint=_sink_url("logs")))
-    )
-    otel_audit.instrument_app(
-        app,
-        otel_audit.AuditConfig(span_event_detail="minimal"),
-        logger_provider=logger_provider,
-        meter_provider=meter_provider,
-    )
-    return app
+    return _audited_otlp(otel_audit.AuditConfig(span_event_detail="minimal"))
 
 
 def contract_floor_app() -> FastAPI:
     """The same stack with :class:`ContractFloorMiddleware` in place of otel_audit."""
     app, _ = _traced_app()
-    logger_provider = LoggerProvider(resource=_resource())
-    logger_provider.add_log_record_processor(
-        BatchLogRecordProcessor(OTLPLogExporter(endpoint=_sink_url("logs")))
-    )
+    logger = _otlp_logger_provider().get_logger("floor")
     # Where otel_audit sits: the outermost user middleware, inside the server span.
-    app.add_middleware(ContractFloorMiddleware, logger=logger_provider.get_logger("floor"))
+    app.add_middleware(ContractFloorMiddleware, logger=logger)
     return app
 
 
