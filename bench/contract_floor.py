@@ -60,14 +60,12 @@ class ContractFloorMiddleware:
             "http.response.status_code": status,
         }
         now = time.time_ns()
-        if self.logger is None:
-            span.add_event(_EVENT_NAME, attributes, now)
-            return
-        self.logger.emit(
-            timestamp=now,
-            severity_number=SeverityNumber.INFO,
-            body="request",
-            attributes=attributes,
-            event_name=_EVENT_NAME,
-        )
+        if self.logger is not None:
+            self.logger.emit(
+                timestamp=now,
+                severity_number=SeverityNumber.INFO,
+                body="request",
+                attributes=attributes,
+                event_name=_EVENT_NAME,
+            )
         span.add_event(_EVENT_NAME, attributes, now)
