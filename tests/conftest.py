@@ -128,3 +128,28 @@ def tracing(request: pytest.FixtureRequest) -> Tracing:
     """Both ways a FastAPI app gets its SERVER span."""
     value: Tracing = request.param
     return value
+
+
+def http_scope(
+    path: str,
+    *,
+    method: str = "GET",
+    query: bytes = b"",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    client: tuple[str, int] | None = ("127.0.0.1", 50000),
+) -> dict[str, Any]:
+    """A raw ASGI HTTP scope, as a server would pass it (for tests that bypass TestClient)."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode("utf-8", "surrogateescape"),
+        "root_path": "",
+        "query_string": query,
+        "headers": headers if headers is not None else [(b"host", b"testserver")],
+        "client": client,
+        "server": ("testserver", 80),
+    }

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from otel_audit import AuditConfig, instrument_app
 
-from .conftest import make_telemetry
+from .conftest import http_scope, make_telemetry
 from .pii_corpus import PII_SAMPLES
 
 _SAMPLES = [sample.value for sample in PII_SAMPLES]
@@ -135,20 +135,7 @@ def test_hostile_requests_do_not_change_responses_or_leak(
     body: bytes,
 ) -> None:
     """Any request gets the same response audited or not, and no PII reaches an event."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode("utf-8", "surrogateescape"),
-        "root_path": "",
-        "query_string": query,
-        "headers": headers,
-        "client": client,
-        "server": ("testserver", 80),
-    }
+    scope = http_scope(path, method=method, query=query, headers=headers, client=client)
     TELEMETRY.logs.clear()
     expected = asyncio.run(_call(PLAIN, scope, body))
     actual = asyncio.run(_call(AUDITED, scope, body))

@@ -15,7 +15,7 @@ from fastapi import FastAPI, HTTPException
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.types import Message
 
-from .conftest import Telemetry, Tracing, audited_app
+from .conftest import Telemetry, Tracing, audited_app, http_scope
 
 _REQUESTS = 50
 
@@ -43,20 +43,7 @@ def _unaudited_app(telemetry: Telemetry, tracing: Tracing) -> FastAPI:
 async def _serve(app: FastAPI, path: str, count: int) -> list[int]:
     statuses: list[int] = []
     for _ in range(count):
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"host", b"testserver"), (b"user-agent", b"pytest")],
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-        }
+        scope = http_scope(path, headers=[(b"host", b"testserver"), (b"user-agent", b"pytest")])
 
         async def receive() -> Message:
             return {"type": "http.request", "body": b"", "more_body": False}
