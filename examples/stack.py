@@ -210,7 +210,7 @@ class Stack:
         return {
             "OTEL_AUDIT_COLLECTOR_GRPC": f"127.0.0.1:{self.grpc_port}",
             "OTEL_AUDIT_COLLECTOR_HTTP": f"127.0.0.1:{self.http_port}",
-            "OTEL_AUDIT_ARCHIVE_DIR": str(self.archive_dir),
+            "OTEL_AUDIT_COLLECTOR_ARCHIVE_DIR": str(self.archive_dir),
             "OTEL_AUDIT_QUEUE_DIR": str(self.workdir / "queue"),
             "OTEL_AUDIT_LOGS_ENDPOINT": f"{self.logs_url}/insert/opentelemetry/v1/logs",
             "OTEL_AUDIT_TRACES_ENDPOINT": f"{self.traces_url}/insert/opentelemetry/v1/traces",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
+import yaml
 
 from examples.stack import ROOT, binary
+from otel_audit import AuditConfig
 
 CONFIGS = ROOT / "collector-config"
 INVALID = CONFIGS / "testdata" / "invalid"
@@ -29,6 +32,43 @@ INVALID_EXPECTED = {
     "undefined-processor.yaml": 'references processor "redaction/audit" which is not configured',
     "unknown-component.yaml": 'unknown type: "kafka"',
 }
+
+
+# The library's embedded archive folder (contract). The collector must never share it: one
+# process owns a file, and two writers appending to one archive would interleave records.
+LIBRARY_ARCHIVE_VARIABLE = "OTEL_AUDIT_ARCHIVE_DIR"
+COLLECTOR_ARCHIVE_VARIABLE = "OTEL_AUDIT_COLLECTOR_ARCHIVE_DIR"
+
+# ${env:NAME} or ${env:NAME:-default}, as the collector's confmap env provider reads them.
+ENV_REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+# Every collector configuration in the repository (shipped, test data, the e2e sinks); the
+# builder manifest is not one.
+ALL_CONFIGS = sorted(
+    path
+    for path in [*CONFIGS.rglob("*.yaml"), *(ROOT / "tests" / "e2e" / "configs").rglob("*.yaml")]
+    if path.name != "builder-config.yaml"
+)
+
+
+def _with_defaults(text: str) -> str:
+    """``text`` with every ``${env:NAME:-default}`` replaced by its default (empty if none)."""
+    return ENV_REFERENCE.sub(lambda match: match[2] or "", text)
+
+
+def _file_exporter_paths(config: Path) -> list[str]:
+    """The ``path`` of every file exporter in ``config``, as written (env references kept)."""
+    exporters = (yaml.safe_load(config.read_text()) or {}).get("exporters") or {}
+    return [
+        str(settings["path"])
+        for name, settings in exporters.items()
+        if name.split("/")[0] == "file" and settings and settings.get("path")
+    ]
+
+
+def _folder(path: str) -> PurePosixPath:
+    """A folder path made comparable: ``./a/b`` and ``a/b`` are the same folder."""
+    return PurePosixPath(*PurePosixPath(path).parts)
 
 
 def _validate(*configs: Path) -> subprocess.CompletedProcess[str]:
@@ -56,3 +96,45 @@ def test_invalid_configs_are_rejected_for_the_right_reason(name: str, message: s
     result = _validate(INVALID / name)
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
+
+
+def test_library_archive_variable_is_the_library_contract() -> None:
+    """The variable the collector must stay away from is the one the library really reads."""
+    config = AuditConfig.from_env({LIBRARY_ARCHIVE_VARIABLE: "/somewhere/else"})
+    assert config.archive_dir == "/somewhere/else"
+
+
+@pytest.mark.parametrize("config", ALL_CONFIGS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_no_collector_config_reads_the_library_archive_variable(config: Path) -> None:
+    """No collector config reads the library's archive variable: the two archives stay apart."""
+    variables = {match[1] for match in ENV_REFERENCE.finditer(config.read_text())}
+    assert LIBRARY_ARCHIVE_VARIABLE not in variables
+
+
+def test_collector_archive_has_its_own_variable() -> None:
+    """The shipped archive's path comes from OTEL_AUDIT_COLLECTOR_ARCHIVE_DIR, with a default."""
+    (path,) = _file_exporter_paths(CONFIGS / "otelcol-audit.yaml")
+    variables = {match[1]: match[2] for match in ENV_REFERENCE.finditer(path)}
+    assert list(variables) == [COLLECTOR_ARCHIVE_VARIABLE], path
+    assert variables[COLLECTOR_ARCHIVE_VARIABLE], f"{path} has no default folder"
+
+
+def _default_file_paths() -> list[tuple[Path, str]]:
+    """(config, path) of every file exporter whose path resolves to a file with nothing set."""
+    return [
+        (config, path)
+        for config in ALL_CONFIGS
+        for path in map(_with_defaults, _file_exporter_paths(config))
+        if PurePosixPath(path).name
+    ]
+
+
+@pytest.mark.parametrize(
+    ("config", "path"),
+    _default_file_paths(),
+    ids=[f"{config.relative_to(ROOT)}:{path}" for config, path in _default_file_paths()],
+)
+def test_collector_default_archive_is_not_the_library_archive(config: Path, path: str) -> None:
+    """With nothing set, no file a collector writes lies in the library's default folder."""
+    library = _folder(AuditConfig.from_env({}).archive_dir)
+    assert not _folder(path).is_relative_to(library), f"{config.name}: {path} is in {library}"
