@@ -16,7 +16,6 @@ from typing import Final
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import _spans
 from ._attributes import (
     Attributes,
     add_actor,
@@ -25,6 +24,7 @@ from ._attributes import (
     new_event,
     route_template,
 )
+from ._compat import find_server_span
 from ._config import parse_network
 from ._context import RequestContext, _current_request
 from ._emitter import AuditEmitter
@@ -164,7 +164,7 @@ class AuditMiddleware:
                 if user_agent is not None
                 else None
             ),
-            server_span=_spans.find_server_span(scope),
+            server_span=find_server_span(scope),
             captured_headers=captured,
             findings=findings,
         )

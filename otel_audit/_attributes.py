@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from opentelemetry.util.types import AttributeValue
 
+from . import _compat
 from ._context import RequestContext
 from ._event import Actor, Outcome, uuid7
 from ._redaction import Finding
@@ -62,13 +63,4 @@ def add_findings(attributes: Attributes, findings: list[Finding]) -> None:
 
 def route_template(request: RequestContext) -> str | None:
     """The matched route's template (``/items/{item_id}``), including any mount prefix."""
-    route = request.scope.get("route")
-    path = getattr(route, "path", None)
-    if not isinstance(path, str):
-        return None
-    # Mount rewrites root_path to include its prefix; the app's own root_path is not part of
-    # the route.
-    root_path = request.scope.get("root_path", "")
-    app_root = request.scope.get("app_root_path", root_path)
-    prefix = root_path[len(app_root) :] if root_path.startswith(app_root) else ""
-    return prefix.rstrip("/") + path
+    return _compat.route_template(request.scope)

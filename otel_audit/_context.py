@@ -35,7 +35,7 @@ class RequestContext:
     client_address: str | None
     user_agent: str | None
     server_span: Span | None
-    """The SERVER span, found once when the request starts (see ``_spans``)."""
+    """The SERVER span, found once when the request starts (see ``_compat.find_server_span``)."""
     query: str | None = None
     """``url.query``, already redacted."""
     findings: list[Finding] = field(default_factory=list)

@@ -19,6 +19,7 @@ from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 
 from ._archive_exporter import ArchiveLogExporter
+from ._compat import logger_provider_delivers
 from ._pipeline import AccountedBatchProcessor, DropSink
 
 # A larger queue than the SDK default (2048), so an audit burst survives an exporter pause;
@@ -29,26 +30,6 @@ _lock = threading.Lock()
 _embedded: dict[str, LoggerProvider] = {}
 # One instance id per process, shared by every provider this module builds.
 SERVICE_INSTANCE_ID = str(uuid.uuid4())
-
-
-def is_configured(provider: object) -> bool:
-    """Whether a logger provider will actually deliver records somewhere.
-
-    The API's proxy and no-op providers do not. Neither does an SDK provider without
-    processors, which is what ``opentelemetry-instrument`` installs for
-    ``OTEL_LOGS_EXPORTER=none``: sending audit events there would lose them silently.
-    """
-    if isinstance(provider, _logs.NoOpLoggerProvider) or type(provider).__name__ in {
-        "ProxyLoggerProvider",
-        "NoOpLoggerProvider",
-    }:
-        return False
-    if isinstance(provider, LoggerProvider):
-        multi = getattr(provider, "_multi_log_record_processor", None)
-        processors = getattr(multi, "_log_record_processors", None)
-        # Private SDK attributes: if they ever move, trust the provider rather than guess.
-        return processors is None or len(processors) > 0
-    return True
 
 
 def resolve_logger_provider(
@@ -62,7 +43,7 @@ def resolve_logger_provider(
     if explicit is not None:
         return explicit
     global_provider = _logs.get_logger_provider()
-    if is_configured(global_provider):
+    if logger_provider_delivers(global_provider):
         return global_provider
     return embedded_logger_provider(archive_dir, on_drop)
 

@@ -8,6 +8,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
 from ._asgi import AuditMiddleware, RequestIdEcho
+from ._compat import native_telemetry_settings, wrap_outside_error_middleware
 from ._config import AuditConfig
 from ._emitter import AuditEmitter, set_default_emitter
 
@@ -79,7 +80,7 @@ def _echo_request_ids(app: Starlette) -> None:
     build = app.build_middleware_stack
 
     def build_with_echo() -> ASGIApp:
-        return RequestIdEcho(build())
+        return wrap_outside_error_middleware(build(), RequestIdEcho)
 
     app.build_middleware_stack = build_with_echo  # type: ignore[method-assign]
     setattr(app, _ECHO_ATTRIBUTE, True)
@@ -96,8 +97,8 @@ def _trace_with(
     meter_provider: metrics.MeterProvider | None,
 ) -> None:
     """Give the app server spans from ``tracer_provider`` unless something already traces it."""
-    native = getattr(app, "_telemetry", None)
-    if isinstance(native, dict) and "tracer_provider" in native:
+    native = native_telemetry_settings(app)
+    if native is not None:
         # FastAPI >= 0.16x: its native telemetry reads this (documented) TelemetryConfig key
         # on every request; an explicit provider given to FastAPI() wins.
         if native.get("tracer_provider") is None:

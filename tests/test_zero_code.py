@@ -137,3 +137,23 @@ def test_explicit_instrument_app_wins_over_zero_code(tmp_path: Path) -> None:
     _serve_and_call(tmp_path, env, app=app, paths=("/private", "/public"))
     paths = [e.attributes["url.path"] for e in read_events(archive)]
     assert paths == ["/public"]
+
+
+def test_contrib_instrumentation_stays_on_under_zero_code(tmp_path: Path) -> None:
+    """Under opentelemetry-instrument, contrib's spans and duration metric survive auditing."""
+    env = {
+        "OTEL_TRACES_EXPORTER": "console",
+        "OTEL_METRICS_EXPORTER": "console",
+        "OTEL_METRIC_EXPORT_INTERVAL": "500",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_AUDIT_ARCHIVE_DIR": str(tmp_path / "archive"),
+    }
+    log = _serve_and_call(tmp_path, env).read_text()
+    assert "Skipping FastAPI instrumentation" not in log
+    assert '"name": "opentelemetry.instrumentation.fastapi"' in log or (
+        '"kind": "SpanKind.SERVER"' in log
+    ), log
+    assert '"http.route": "/items/{item_id}"' in log, log
+    assert '"http.server.request.duration"' in log or '"http.server.duration"' in log, log
+    events = list(read_events(tmp_path / "archive"))
+    assert [e.attributes["http.route"] for e in events] == ["/items/{item_id}"] * 2
