@@ -9,22 +9,13 @@ that matches an event decides its :data:`Level`, and an event no rule matches is
 * ``request``: also the request body, parsed and redacted field by field;
 * ``request_response``: also the response body.
 
-A rule matches when every match field it sets matches; a rule without match fields matches
-everything. Fields read the event's OpenTelemetry attributes:
-
-========== ============================== ===================================================
-field      attribute                      matches when
-========== ============================== ===================================================
-methods    ``http.request.method``        equal to one of them (names are upper-cased)
-routes     ``http.route``                 the full route template matches one of the globs
-users      ``user.id``                    equal to one of them (before pseudonymisation)
-roles      ``user.roles``                 the actor holds at least one of them
-tenants    ``tenant.id``                  equal to one of them
-outcomes   ``audit.outcome``              ``success``, ``failure`` or ``error``
-status     ``http.response.status_code``  an exact code (``404``) or a class (``4xx``)
-actions    ``audit.action``               the action matches one of the globs
-========== ============================== ===================================================
-
+A rule matches when every match field it sets matches (any one value of a field will do); a
+rule without match fields matches everything. Fields and the attributes they read:
+``methods`` (``http.request.method``), ``routes`` (``http.route``, the full template),
+``users`` (``user.id``, before pseudonymisation), ``roles`` (``user.roles``, any role held),
+``tenants`` (``tenant.id``), ``outcomes`` (``audit.outcome``: ``success``, ``failure``,
+``error``), ``status`` (``http.response.status_code``: ``404`` or a class ``4xx``) and
+``actions`` (``audit.action``: ``http.request``, ``websocket.connect``, ``user.created``).
 A field whose attribute the event lacks does not match: ``routes`` never matches a
 ``record()`` event made outside a request, ``status`` never matches a WebSocket event.
 
@@ -70,8 +61,6 @@ _OUTCOMES: Final = ("success", "failure", "error")
 _METHOD_RE: Final = re.compile(r"[A-Z][A-Z0-9_-]*")  # an HTTP token, as written in a request
 _ACTION_GLOB_RE: Final = re.compile(r"[a-z0-9_.*?]+")  # action names are dotted lowercase
 _STATUS_RE: Final = re.compile(r"([1-5])(xx|[0-9][0-9])", re.IGNORECASE)
-_MATCH_FIELDS: Final = ("methods", "routes", "users", "roles", "tenants", "outcomes", "status")
-_MATCH_FIELDS_ALL: Final = (*_MATCH_FIELDS, "actions")
 _DEFAULT_RESOURCE: Final = "policies/default.yaml"
 
 
@@ -130,11 +119,11 @@ class Rule:
         if not isinstance(self.level, str) or self.level not in _RANK:
             raise _FieldError("level", f"{self.level!r} is not one of {', '.join(LEVELS)}")
         checks: list[tuple[str, _Matcher]] = []
-        for name in _MATCH_FIELDS_ALL:
+        for name in _FIELDS:
             values = _normalise(name, getattr(self, name))
             object.__setattr__(self, name, values)
             if values:
-                checks.append((_ATTRIBUTE[name], _MATCHER_FACTORY[name](values)))
+                checks.append((_FIELDS[name][0], _FIELDS[name][2](values)))
         object.__setattr__(self, "_checks", tuple(checks))
 
     def matches(self, attributes: Mapping[str, object]) -> bool:
@@ -165,67 +154,47 @@ def _normalise(name: str, values: object) -> tuple[str, ...]:
         for value in values:
             if type(value) is not str:
                 raise _FieldError(name, f"must be a list of strings, got {value!r} in it")
-    return tuple(dict.fromkeys(_VALIDATORS[name](v) for v in values))
+    return tuple(dict.fromkeys(_FIELDS[name][1](name, v) for v in values))
 
 
-def _method(value: str) -> str:
-    upper = value.upper()
-    if not _METHOD_RE.fullmatch(upper):
-        raise _FieldError("methods", f"{value!r} is not an HTTP method name")
-    return upper
+def _method(name: str, value: str) -> str:
+    if not _METHOD_RE.fullmatch(value.upper()):
+        raise _FieldError(name, f"{value!r} is not an HTTP method name")
+    return value.upper()
 
 
-def _identifier(name: str) -> Callable[[str], str]:
-    def check(value: str) -> str:
-        if not value:
-            raise _FieldError(name, "an empty string never matches")
-        return value
-
-    return check
-
-
-def _outcome(value: str) -> str:
-    if value not in _OUTCOMES:
-        raise _FieldError("outcomes", f"{value!r} is not one of {', '.join(_OUTCOMES)}")
+def _identifier(name: str, value: str) -> str:
+    if not value:
+        raise _FieldError(name, "an empty string never matches")
     return value
 
 
-def _status(value: object) -> str:
+def _outcome(name: str, value: str) -> str:
+    if value not in _OUTCOMES:
+        raise _FieldError(name, f"{value!r} is not one of {', '.join(_OUTCOMES)}")
+    return value
+
+
+def _status(name: str, value: object) -> str:
     # YAML reads an unquoted 404 as an int; accept it as the obvious spelling (not a bool).
     text = str(value) if type(value) is int else value
     if not isinstance(text, str) or not _STATUS_RE.fullmatch(text):
-        raise _FieldError("status", f"{value!r} is not a status or class like '404' or '4xx'")
+        raise _FieldError(name, f"{value!r} is not a status or class like '404' or '4xx'")
     return text.lower()
 
 
-def _route_glob(value: str) -> str:
+def _route_glob(name: str, value: str) -> str:
     if not value.startswith(("/", "**")):
-        raise _FieldError("routes", f"{value!r} must start with '/' (routes are full templates)")
-    for segment in value.split("/"):
-        if "**" in segment and segment != "**":
-            raise _FieldError("routes", f"{value!r}: '**' must be a whole path segment")
+        raise _FieldError(name, f"{value!r} must start with '/' (routes are full templates)")
+    if any("**" in segment and segment != "**" for segment in value.split("/")):
+        raise _FieldError(name, f"{value!r}: '**' must be a whole segment")
     return value
 
 
-def _action_glob(value: str) -> str:
+def _action_glob(name: str, value: str) -> str:
     if not _ACTION_GLOB_RE.fullmatch(value) or "**" in value:
-        raise _FieldError(
-            "actions",
-            f"{value!r} is not a glob over dotted lowercase actions such as 'user.*'",
-        )
+        raise _FieldError(name, f"{value!r} is not a glob over dotted lowercase actions (user.*)")
     return value
-
-
-_VALIDATORS: Final[dict[str, Callable[[Any], str]]] = {
-    "methods": _method,
-    "routes": _route_glob,
-    "users": _identifier("users"),
-    "roles": _identifier("roles"),
-    "tenants": _identifier("tenants"),
-    "outcomes": _outcome,
-    "status": _status,
-    "actions": _action_glob,
-}
 
 
 def _route_regex(glob: str) -> str:
@@ -254,53 +223,33 @@ _GLOB_SEGMENT: Final = {"*": "[^/]*", "?": "[^/]"}
 _GLOB_ACTION: Final = {"*": ".*", "?": "."}
 
 
-def _any_regex(sources: Sequence[str]) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{source})" for source in sources))
+def _glob_matcher(translate: Callable[[str], str]) -> Callable[[tuple[str, ...]], _Matcher]:
+    def factory(globs: tuple[str, ...]) -> _Matcher:
+        # One alternation compiled once per rule: a single fullmatch per event.
+        regex = re.compile("|".join(f"(?:{translate(glob)})" for glob in globs))
+
+        def check(value: object) -> bool:
+            return isinstance(value, str) and regex.fullmatch(value) is not None
+
+        return check
+
+    return factory
 
 
-def _glob_matcher(regex: re.Pattern[str]) -> _Matcher:
-    def check(value: object) -> bool:
-        return isinstance(value, str) and regex.fullmatch(value) is not None
-
-    return check
+def _action_regex(glob: str) -> str:
+    return "".join(_GLOB_ACTION.get(char, re.escape(char)) for char in glob)
 
 
-def _routes_matcher(globs: tuple[str, ...]) -> _Matcher:
-    return _glob_matcher(_any_regex([_route_regex(glob) for glob in globs]))
-
-
-def _actions_matcher(globs: tuple[str, ...]) -> _Matcher:
-    sources = ["".join(_GLOB_ACTION.get(c, re.escape(c)) for c in glob) for glob in globs]
-    return _glob_matcher(_any_regex(sources))
-
-
-def _methods_matcher(methods: tuple[str, ...]) -> _Matcher:
-    wanted = frozenset(methods)
-
-    def check(value: object) -> bool:
-        return isinstance(value, str) and (value in wanted or value.upper() in wanted)
-
-    return check
-
-
-def _equals_matcher(values: tuple[str, ...]) -> _Matcher:
+def _in_matcher(values: tuple[str, ...]) -> _Matcher:
     wanted = frozenset(values)
 
     def check(value: object) -> bool:
-        return isinstance(value, str) and value in wanted
-
-    return check
-
-
-def _roles_matcher(roles: tuple[str, ...]) -> _Matcher:
-    wanted = frozenset(roles)
-
-    def check(value: object) -> bool:
-        if isinstance(value, str):  # a lone role where a list was expected
+        if isinstance(value, str):
             return value in wanted
-        if not isinstance(value, Sequence):
-            return False
-        return any(isinstance(role, str) and role in wanted for role in value)
+        # user.roles is a sequence: any role held matches
+        return isinstance(value, Sequence) and any(
+            isinstance(item, str) and item in wanted for item in value
+        )
 
     return check
 
@@ -319,25 +268,18 @@ def _status_matcher(patterns: tuple[str, ...]) -> _Matcher:
     return check
 
 
-_ATTRIBUTE: Final = {
-    "methods": "http.request.method",
-    "routes": "http.route",
-    "users": "user.id",
-    "roles": "user.roles",
-    "tenants": "tenant.id",
-    "outcomes": "audit.outcome",
-    "status": "http.response.status_code",
-    "actions": "audit.action",
-}
-_MATCHER_FACTORY: Final[dict[str, Callable[[tuple[str, ...]], _Matcher]]] = {
-    "methods": _methods_matcher,
-    "routes": _routes_matcher,
-    "users": _equals_matcher,
-    "roles": _roles_matcher,
-    "tenants": _equals_matcher,
-    "outcomes": _equals_matcher,
-    "status": _status_matcher,
-    "actions": _actions_matcher,
+# field -> (attribute it reads, value validator, matcher factory)
+_FIELDS: Final[
+    dict[str, tuple[str, Callable[[str, Any], str], Callable[[tuple[str, ...]], _Matcher]]]
+] = {
+    "methods": ("http.request.method", _method, _in_matcher),
+    "routes": ("http.route", _route_glob, _glob_matcher(_route_regex)),
+    "users": ("user.id", _identifier, _in_matcher),
+    "roles": ("user.roles", _identifier, _in_matcher),
+    "tenants": ("tenant.id", _identifier, _in_matcher),
+    "outcomes": ("audit.outcome", _outcome, _in_matcher),
+    "status": ("http.response.status_code", _status, _status_matcher),
+    "actions": ("audit.action", _action_glob, _glob_matcher(_action_regex)),
 }
 
 
@@ -443,12 +385,11 @@ def _rule(item: object, where: str) -> Rule:
     unknown = sorted(str(key) for key in item if key not in known)
     if unknown:
         raise AuditConfigError(
-            f"{where}.{unknown[0]}: unknown field; expected level or one of "
-            f"{', '.join(_MATCH_FIELDS_ALL)}"
+            f"{where}.{unknown[0]}: unknown field; expected level or one of {', '.join(_FIELDS)}"
         )
     if "level" not in item:
         raise AuditConfigError(f"{where}.level: missing (one of {', '.join(LEVELS)})")
-    for name in _MATCH_FIELDS_ALL:
+    for name in _FIELDS:
         if item.get(name, None) == []:
             raise AuditConfigError(
                 f"{where}.{name}: empty list matches nothing; leave the field out to match all"
