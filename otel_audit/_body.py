@@ -69,7 +69,7 @@ class BodyCapture:
         self._chunks: list[bytes] = []
         self._kept = 0
 
-    def add(self, chunk: bytes) -> None:
+    def add(self, chunk: bytes | bytearray | memoryview) -> None:
         """Account for one chunk, keeping what still fits under the cap."""
         length = len(chunk)
         if not length:
