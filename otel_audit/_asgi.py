@@ -2,91 +2,55 @@
 
 Per-request state lives in closures and a contextvar, never on ``self`` (instances are
 shared by concurrent requests). The request event is emitted when ``http.response.start``
-passes through, before the server span ends; an unhandled exception emits an ``error``
-event with status 500 before it propagates to Starlette's error middleware.
+passes through, before the server span ends; when the audit policy records the response
+body, it is emitted once the last body chunk has gone out (still inside the server span).
+An unhandled exception emits an ``error`` event with status 500 before it propagates to
+Starlette's error middleware.
 """
 
 from __future__ import annotations
 
-import contextlib
-import re
-import time
 from typing import Final
 
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._attributes import (
-    Attributes,
-    add_actor,
-    add_findings,
-    add_request,
-    new_event,
-    route_template,
-)
-from ._compat import find_server_span
-from ._config import parse_network
+from . import _compat
+from ._auditor import Auditor
+from ._body import BodyCapture
+from ._build import Attributes, build_event
 from ._context import RequestContext, _current_request
-from ._emitter import AuditEmitter
 from ._errors import AuditEmitError
-from ._event import (
-    HTTP_REQUEST,
-    WEBSOCKET_CONNECT,
-    WEBSOCKET_DISCONNECT,
-    AuditEvent,
-    Outcome,
-    uuid7,
-)
-from ._forwarding import client_address
-from ._pii_patterns import marker
-from ._redaction import Finding
-from ._scrub import Scrubber
+from ._event import HTTP_REQUEST, AuditEvent, Outcome
+from ._request import RequestReader
+from ._responses import SCOPE_KEY, send_unavailable
+from ._websocket import audit_websocket, error_type
 
-# Holds the request id (a str, never the RequestContext: that refers to the scope, and the
-# resulting reference cycle would keep every request's objects alive until a GC pass).
-SCOPE_KEY: Final = "otel_audit.request_id"
-_REQUEST_ID_RE: Final = re.compile(rb"[A-Za-z0-9._:+/=~-]{1,128}")
-_KNOWN_METHODS: Final = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
-)
-_NORMAL_CLOSE_CODES: Final = frozenset({1000, 1001, 1005})
-_FAIL_CLOSED_BODY: Final = b'{"detail":"audit trail unavailable"}'
-
-
-def _error_type(exc: BaseException) -> str:
-    cls = type(exc)
-    return (
-        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-    )
+_NO_STATUS: Final = "no response"
 
 
 class AuditMiddleware:
     """Audits every HTTP request and WebSocket session that is not excluded."""
 
-    def __init__(self, app: ASGIApp, emitter: AuditEmitter) -> None:
+    def __init__(self, app: ASGIApp, auditor: Auditor) -> None:
         self.app = app
-        self.emitter = emitter
-        config = emitter.config
-        # Precomputed so the per-request check is one set lookup and one startswith call.
-        self._excluded_exact = frozenset(config.excluded_urls)
-        self._excluded_prefixes = tuple(f"{url}/" for url in config.excluded_urls)
-        self._exclude_all = "/" in self._excluded_exact
-        self._trusted_proxies = tuple(parse_network(cidr) for cidr in config.trusted_proxies)
-        self._captured = {name.lower().encode("latin-1") for name in config.capture_headers}
+        self.auditor = auditor
+        self._reader = RequestReader(auditor)
+        self._max_body = auditor.config.max_body_size
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "lifespan":
             await self.app(scope, receive, self._flush_on_shutdown(send))
             return
-        if kind not in ("http", "websocket") or SCOPE_KEY in scope or self._excluded_path(scope):
+        if kind not in ("http", "websocket") or SCOPE_KEY in scope or self._reader.excluded(scope):
             await self.app(scope, receive, send)
             return
         try:
-            request = self._begin(scope)
+            request = self._reader.read(scope)
         except Exception as exc:
             # Auditing must never break the request; this one goes unaudited, and counted.
-            self.emitter.report_drop("middleware_error", exc)
+            self.auditor.telemetry.drop("middleware_error", exc)
             await self.app(scope, receive, send)
             return
         scope[SCOPE_KEY] = request.request_id
@@ -95,7 +59,7 @@ class AuditMiddleware:
             if kind == "http":
                 await self._http(request, scope, receive, send)
             else:
-                await self._websocket(request, scope, receive, send)
+                await audit_websocket(self.app, request, scope, receive, send)
         finally:
             _current_request.reset(token)
 
@@ -108,322 +72,149 @@ class AuditMiddleware:
 
         async def lifespan_send(message: Message) -> None:
             if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
-                await anyio.to_thread.run_sync(self.emitter.flush)
+                await anyio.to_thread.run_sync(self.auditor.flush)
             await send(message)
 
         return lifespan_send
 
-    def _excluded_path(self, scope: Scope) -> bool:
-        path: str = scope.get("path", "")
-        return (
-            self._exclude_all
-            or path in self._excluded_exact
-            or path.startswith(self._excluded_prefixes)
-        )
-
-    def _begin(self, scope: Scope) -> RequestContext:
-        request_id: str | None = None
-        user_agent: bytes | None = None
-        forwarded_for: list[bytes] = []
-        forwarded: list[bytes] = []
-        captured: dict[str, str] = {}
-        findings: list[Finding] = []
-        scrubber = self.emitter.scrubber
-        for name, value in scope.get("headers", ()):
-            if name == b"x-request-id":
-                if request_id is None and _REQUEST_ID_RE.fullmatch(value):
-                    request_id = _clean_request_id(value.decode("ascii"), scrubber)
-            elif name == b"user-agent":
-                user_agent = value
-            elif name == b"x-forwarded-for":
-                forwarded_for.append(value)
-            elif name == b"forwarded":
-                forwarded.append(value)
-            if name in self._captured:
-                header = name.decode("latin-1")
-                path = f"http.request.header.{header}"
-                text = value.decode("latin-1")
-                if scrubber.is_secret_key(header):
-                    findings.append(Finding(path, "secret_key"))
-                    text = marker("secret_key")
-                captured[path] = scrubber.text(text, path, findings)
-        method = scope.get("method", "GET" if scope["type"] == "websocket" else "")
-        request = RequestContext(
-            emitter=self.emitter,
-            scope=scope,
-            request_id=request_id or uuid7(),
-            method=method if method in _KNOWN_METHODS else "_OTHER",
-            path=scrubber.repeated_text(scope.get("path", ""), "url.path", findings),
-            client_address=client_address(
-                scope.get("client"), forwarded_for, forwarded, self._trusted_proxies
-            ),
-            user_agent=(
-                scrubber.repeated_text(
-                    user_agent.decode("latin-1"), "user_agent.original", findings
-                )
-                if user_agent is not None
-                else None
-            ),
-            server_span=find_server_span(scope),
-            captured_headers=captured,
-            findings=findings,
-        )
-        query = scope.get("query_string", b"")
-        if query:
-            request.query = scrubber.query(query.decode("latin-1"), "url.query", findings)
-        return request
-
-    # --- HTTP -------------------------------------------------------------------------
-
     async def _http(
         self, request: RequestContext, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        emitted = False
+        auditor = self.auditor
+        policy = auditor.policy
+        started = False
         blocked = False
+        # The event waits here while the policy wants the response body it is still reading.
+        waiting: AuditEvent | None = None
+        if policy.needs_bodies:
+            receive = self._capturing(request, receive)
 
         # X-Request-ID is added by RequestIdEcho, around the whole stack, to every response
         # (including this 503 and the error middleware's 500).
         async def audit_send(message: Message) -> None:
-            nonlocal emitted, blocked
+            nonlocal started, blocked, waiting
             if blocked:
                 return  # fail-closed already answered 503; swallow the app's response
-            if message["type"] == "http.response.start" and not emitted:
-                emitted = True
+            kind = message["type"]
+            if kind == "http.response.start" and not started:
+                started = True
                 try:
-                    self._emit_http(request, message["status"], None)
+                    event = self._event(request, message["status"], None, may_raise=True)
+                    if event is not None and self._wants_response_body(event):
+                        event.response_body = BodyCapture(_content_type(message), self._max_body)
+                        waiting = event
+                    elif event is not None:
+                        auditor.submit(event)
                 except AuditEmitError:
                     blocked = True
-                    await _send_unavailable(send)
+                    await send_unavailable(send)
                     return
+            elif kind == "http.response.body" and waiting is not None:
+                capture = waiting.response_body
+                if capture is not None:
+                    capture.add(message.get("body", b""))
+                if not message.get("more_body", False):
+                    event, waiting = waiting, None
+                    # Before the last chunk goes out: the server span ends with it. The start
+                    # of the response is already out, so fail-closed can only count a loss.
+                    auditor.submit(event, may_raise=False)
             await send(message)
 
         try:
             await self.app(scope, receive, audit_send)
         except BaseException as exc:
-            if not emitted:
-                emitted = True
+            if waiting is not None:
+                auditor.submit(waiting, may_raise=False)
+            elif not started:
+                started = True
                 # Starlette's error middleware, outside us, turns this into a 500.
-                self._emit_http(request, 500, exc, fail_open=True)
+                self._submit_unanswerable(self._event(request, 500, exc))
             raise
-        if not emitted:
+        if waiting is not None:
+            auditor.submit(waiting, may_raise=False)  # the app stopped mid-body
+        elif not started:
             # The app returned without responding (client went away mid-request).
-            self._emit_http(request, None, None, fail_open=True)
+            self._submit_unanswerable(self._event(request, None, None))
 
-    def _emit_http(
+    def _capturing(self, request: RequestContext, receive: Receive) -> Receive:
+        """``receive`` that also keeps the request body, if the policy may record it.
+
+        Decided at the first body message: by then routing has happened, so the route
+        template is known. The app receives every message unchanged.
+        """
+        policy = self.auditor.policy
+        decided = False
+        capture: BodyCapture | None = None
+
+        async def capturing_receive() -> Message:
+            nonlocal decided, capture
+            message = await receive()
+            if message["type"] == "http.request":
+                if not decided:
+                    decided = True
+                    known = {"audit.action": HTTP_REQUEST, "http.request.method": request.method}
+                    route = _compat.route_template(request.scope)
+                    if route is not None:
+                        known["http.route"] = route
+                    if policy.may_capture_request_body(known):
+                        capture = BodyCapture(request.content_type, self._max_body)
+                        request.request_body = capture
+                if capture is not None:
+                    capture.add(message.get("body", b""))
+            return message
+
+        return capturing_receive
+
+    def _wants_response_body(self, event: AuditEvent) -> bool:
+        policy = self.auditor.policy
+        return policy.needs_response_bodies and (
+            policy.level_for(event.attributes) == "request_response"
+        )
+
+    def _event(
         self,
         request: RequestContext,
         status: int | None,
         error: BaseException | None,
         *,
-        fail_open: bool = False,
-    ) -> None:
+        may_raise: bool = False,
+    ) -> AuditEvent | None:
+        """The request's event, or None (counted; raised under fail-closed) if building failed."""
         try:
             outcome = Outcome.ERROR if status is None else Outcome.from_status(status)
-            findings = list(request.findings)
-            attributes = new_event(HTTP_REQUEST, outcome)
-            add_request(attributes, request)
+            extra: Attributes = {}
             if status is not None:
-                attributes["http.response.status_code"] = status
+                extra["http.response.status_code"] = status
             if error is not None:
-                attributes["error.type"] = _error_type(error)
+                extra["error.type"] = error_type(error)
             elif status is None:
-                attributes["error.type"] = "incomplete_response"
-            add_actor(attributes, request.actor(), self.emitter.scrubber)
-            add_findings(attributes, findings)
-            route = attributes.get("http.route") or "unmatched route"
-            body = f"{request.method} {route} -> {status or 'no response'} ({outcome.value})"
-            event = AuditEvent(HTTP_REQUEST, outcome, attributes, body)
-        except Exception as exc:
-            self.emitter.drop(
-                "audit event audit.http.request", "build_error", exc, may_raise=not fail_open
+                extra["error.type"] = "incomplete_response"
+            route = _compat.route_template(request.scope) or "unmatched route"
+            event = build_event(
+                HTTP_REQUEST,
+                outcome,
+                body=f"{request.method} {route} -> {status or _NO_STATUS} ({outcome.value})",
+                request=request,
+                actor=request.actor(),
+                span=request.server_span,
+                extra=extra,
             )
-            return
-        if not fail_open:
-            self.emitter.emit(event, request.server_span)
-            return
-        # The response is already failing or gone: nothing to close; the drop is counted.
-        with contextlib.suppress(AuditEmitError):
-            self.emitter.emit(event, request.server_span)
-
-    # --- WebSocket --------------------------------------------------------------------
-
-    async def _websocket(
-        self, request: RequestContext, scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        session = _WebSocketSession(self, request)
-
-        async def audit_receive() -> Message:
-            message = await receive()
-            session.received(message)
-            return message
-
-        async def audit_send(message: Message) -> None:
-            session.sending(message)
-            await send(message)
-
-        try:
-            await self.app(scope, audit_receive, audit_send)
-        except BaseException as exc:
-            session.finished(exc)
-            raise
-        session.finished(None)
-
-    def emit_websocket(
-        self, request: RequestContext, action: str, outcome: Outcome, extra: Attributes, body: str
-    ) -> None:
-        """Emit a WebSocket connect or disconnect event; never raises."""
-        try:
-            findings = list(request.findings)
-            attributes = new_event(action, outcome)
-            add_request(attributes, request)
-            attributes.update(extra)
-            add_actor(attributes, request.actor(), self.emitter.scrubber)
-            add_findings(attributes, findings)
-            self.emitter.emit(AuditEvent(action, outcome, attributes, body), request.server_span)
-        except AuditEmitError:
-            pass  # counted by the emitter; a WebSocket cannot be answered with a 503 here
         except Exception as exc:
-            self.emitter.report_drop("build_error", exc)
+            self.auditor.lost(
+                "audit event audit.http.request", "build_error", exc, may_raise=may_raise
+            )
+            return None
+        event.request_body = request.request_body
+        return event
+
+    def _submit_unanswerable(self, event: AuditEvent | None) -> None:
+        """Submit an event whose response is already failing or gone: count, never raise."""
+        if event is not None:
+            self.auditor.submit(event, may_raise=False)
 
 
-class RequestIdEcho:
-    """Outermost layer: every response of an audited request carries its X-Request-ID.
-
-    The audit middleware adds the header to the responses it sees, but the 500 for an
-    unhandled exception is sent by Starlette's error middleware, outside it; this thin
-    wrapper around the whole stack adds it there too.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def echo_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                request_id = scope.get(SCOPE_KEY)
-                if isinstance(request_id, str):
-                    message = _with_request_id(message, request_id.encode("ascii"))
-            await send(message)
-
-        await self.app(scope, receive, echo_send)
-
-
-class _WebSocketSession:
-    """Tracks one WebSocket connection's lifecycle for its connect/disconnect events."""
-
-    def __init__(self, middleware: AuditMiddleware, request: RequestContext) -> None:
-        self._middleware = middleware
-        self._request = request
-        self._started = time.perf_counter()
-        self._accepted = False
-        self._connect_emitted = False
-        self._close_code: int | None = None
-        self._closed_by: str | None = None
-        self._received = 0
-        self._sent = 0
-
-    def received(self, message: Message) -> None:
-        kind = message["type"]
-        if kind == "websocket.receive":
-            self._received += 1
-        elif kind == "websocket.disconnect" and self._close_code is None:
-            self._close_code = int(message.get("code", 1005))
-            self._closed_by = "client"
-
-    def sending(self, message: Message) -> None:
-        kind = message["type"]
-        if kind == "websocket.send":
-            self._sent += 1
-        elif kind == "websocket.accept" and not self._connect_emitted:
-            self._accepted = True
-            self._connect(Outcome.SUCCESS, {}, "accepted")
-        elif kind == "websocket.close":
-            code = int(message.get("code", 1000))
-            if not self._accepted and not self._connect_emitted:
-                self._connect(Outcome.FAILURE, {"audit.websocket.close.code": code}, "denied")
-            elif self._close_code is None:
-                self._close_code = code
-                self._closed_by = "server"
-        elif kind == "websocket.http.response.start" and not self._connect_emitted:
-            status = int(message["status"])
-            extra: Attributes = {"http.response.status_code": status}
-            self._connect(Outcome.from_status(status), extra, f"answered HTTP {status}")
-
-    def finished(self, error: BaseException | None) -> None:
-        if not self._connect_emitted:
-            extra: Attributes = {"error.type": _error_type(error)} if error is not None else {}
-            self._connect(Outcome.ERROR if error else Outcome.FAILURE, extra, "not accepted")
-            return
-        if not self._accepted:
-            return
-        code = self._close_code
-        if error is not None and not _is_disconnect(error):
-            outcome = Outcome.ERROR
-        elif code is None or code in _NORMAL_CLOSE_CODES:
-            outcome = Outcome.SUCCESS
-        else:
-            outcome = Outcome.ERROR if code == 1011 else Outcome.FAILURE
-        if code is None and error is not None:
-            code = getattr(error, "code", None)
-        extra = {
-            "audit.websocket.duration_s": time.perf_counter() - self._started,
-            "audit.websocket.messages.received": self._received,
-            "audit.websocket.messages.sent": self._sent,
-        }
-        if isinstance(code, int):
-            extra["audit.websocket.close.code"] = code
-        if self._closed_by is not None:
-            extra["audit.websocket.closed_by"] = self._closed_by
-        if error is not None and outcome is Outcome.ERROR:
-            extra["error.type"] = _error_type(error)
-        self._middleware.emit_websocket(
-            self._request,
-            WEBSOCKET_DISCONNECT,
-            outcome,
-            extra,
-            f"WebSocket {route_template(self._request) or self._request.path} closed "
-            f"(code {code if code is not None else 'none'}, {outcome.value})",
-        )
-
-    def _connect(self, outcome: Outcome, extra: Attributes, how: str) -> None:
-        self._connect_emitted = True
-        where = route_template(self._request) or self._request.path
-        self._middleware.emit_websocket(
-            self._request, WEBSOCKET_CONNECT, outcome, extra, f"WebSocket {where} {how}"
-        )
-
-
-def _is_disconnect(error: BaseException) -> bool:
-    return type(error).__name__ == "WebSocketDisconnect"
-
-
-def _clean_request_id(candidate: str, scrubber: Scrubber) -> str | None:
-    """The client's request id, unless it carries something redaction would mask.
-
-    The id is echoed to the client and stored verbatim, so a card number or email sent as
-    an X-Request-ID is replaced by a generated id rather than masked.
-    """
-    unused: list[Finding] = []
-    return candidate if scrubber.text(candidate, "audit.request.id", unused) == candidate else None
-
-
-def _with_request_id(message: Message, request_id: bytes) -> Message:
-    headers = list(message.get("headers", ()))
-    for name, _ in headers:
-        if name.lower() == b"x-request-id":
-            return message
-    headers.append((b"x-request-id", request_id))
-    return {**message, "headers": headers}
-
-
-async def _send_unavailable(send: Send) -> None:
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(_FAIL_CLOSED_BODY)).encode()),
-    ]
-    await send({"type": "http.response.start", "status": 503, "headers": headers})
-    await send({"type": "http.response.body", "body": _FAIL_CLOSED_BODY})
+def _content_type(message: Message) -> str | None:
+    for name, value in message.get("headers", ()):
+        if name.lower() == b"content-type":
+            return bytes(value).decode("latin-1")
+    return None

@@ -1,9 +1,13 @@
-"""Audit configuration: one frozen dataclass, overridable from ``OTEL_AUDIT_*`` variables.
+"""Audit configuration: one table of parameters, overridable from the environment.
 
-Precedence is argument > environment > default. A field left out of the constructor reads
-``OTEL_AUDIT_<FIELD>`` (upper-cased field name) when it is set; malformed values raise
-:class:`AuditConfigError` naming the variable, so a typo fails at start-up rather than
-silently auditing less.
+Each field of :class:`AuditConfig` is one row: its name and type (the annotation), and in
+:func:`param` its environment variable (``OTEL_AUDIT_<FIELD>`` unless named), its default
+and its documentation. How an environment value is read and how an argument is checked
+follow from the type (``bool``, ``int``, ``str``, ``str | None``, ``tuple[str, ...]``, a
+``Literal`` of fixed values, a callable, a policy), plus a per-row check where a type is not
+enough (a CIDR, a regex). Precedence is argument > environment > default. A malformed value
+raises :class:`AuditConfigError` naming the variable or the field, so a typo fails at
+start-up rather than silently auditing less.
 """
 
 from __future__ import annotations
@@ -11,27 +15,18 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import types
+import typing
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
+from functools import cache
 from importlib import import_module
-from typing import Any
+from typing import Any, Literal
 
 from ._errors import AuditConfigError
+from .policy import Policy, load_policy
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class _Unset:
-    """Marks a field the caller did not pass, so the environment may fill it."""
-
-    def __repr__(self) -> str:
-        return "<unset>"
-
-
-# Typed ``Any`` so every field can default to it without widening its declared type.
-_UNSET: Any = _Unset()
-
-SPAN_EVENT_DETAILS = frozenset({"full", "minimal"})
 
 DEFAULT_EXCLUDED_URLS = (
     "/health",
@@ -47,165 +42,323 @@ DEFAULT_EXCLUDED_URLS = (
 )
 
 
+class _Unset:
+    """Marks a field the caller did not pass, so the environment may fill it."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+# Typed ``Any`` so every field can default to it without widening its declared type.
+_UNSET: Any = _Unset()
+
+
+@dataclass(frozen=True)
+class Param:
+    """One configuration parameter: where it is read from, its default and what it means."""
+
+    default: object
+    doc: str
+    env: str | None = None
+    """The environment variable; ``OTEL_AUDIT_<FIELD>`` when None."""
+    separator: str = ","
+    """Between the items of a list in the environment."""
+    check: Callable[[str, Any], Any] | None = None
+    """Extra validation and normalisation of the typed value: ``(field, value) -> value``."""
+
+
+def param(
+    default: object,
+    doc: str,
+    *,
+    env: str | None = None,
+    separator: str = ",",
+    check: Callable[[str, Any], Any] | None = None,
+    secret: bool = False,
+) -> Any:
+    """A field of :class:`AuditConfig`: its row of the parameter table."""
+    row = Param(default, doc, env, separator, check)
+    return field(default=_UNSET, repr=not secret, metadata={"param": row})
+
+
+def _urls(_name: str, urls: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(url.rstrip("/") or "/" for url in urls)
+
+
+def _networks(_name: str, values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(str(parse_network(value)) for value in values)
+
+
+def _regexes(name: str, patterns: tuple[str, ...]) -> tuple[str, ...]:
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise AuditConfigError(f"{name}: {pattern!r} is not a valid regex: {exc}") from exc
+    return patterns
+
+
+def _algorithms(name: str, algorithms: tuple[str, ...]) -> tuple[str, ...]:
+    from jwt.algorithms import get_default_algorithms
+
+    if not algorithms:
+        raise AuditConfigError(f"{name} must name at least one algorithm")
+    known = set(get_default_algorithms()) - {"none"}
+    unknown = [item for item in algorithms if item not in known]
+    if unknown:
+        raise AuditConfigError(f"{name}: {unknown} unknown or unsafe; use some of {sorted(known)}")
+    return algorithms
+
+
+def _at_least_64(name: str, value: int) -> int:
+    if value < 64:
+        raise AuditConfigError(f"{name} must be an integer >= 64, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class AuditConfig:
-    """How otel_audit audits an application. Every field has an ``OTEL_AUDIT_<FIELD>`` twin."""
+    """How otel_audit audits an application (see each field, or the README's table)."""
 
-    excluded_urls: tuple[str, ...] = _UNSET
-    """Paths never audited; an entry matches the path itself and everything below it.
-    Env: comma-separated. Default: health, metrics, docs, redoc and openapi paths."""
-
-    trusted_proxies: tuple[str, ...] = _UNSET
-    """CIDRs of reverse proxies whose ``X-Forwarded-For``/``Forwarded`` headers are believed.
-    Env: comma-separated CIDRs or addresses. Default: none (the socket peer is the client)."""
-
-    redaction: bool = _UNSET
-    """Mask secrets and PII in free-form values before anything leaves the process.
-    Env: ``true``/``false``. Default: on."""
-
-    redact_keys: tuple[str, ...] = _UNSET
-    """Extra key names (besides password, token, secret, ...) whose values are always masked.
-    Env: comma-separated."""
-
-    redact_patterns: tuple[str, ...] = _UNSET
-    """Extra regular expressions whose matches are masked in free-form values.
-    Env: separated by ``;;`` (regexes often contain commas)."""
-
-    pseudonymization_key: str | None = field(default=_UNSET, repr=False)
-    """Key for HMAC-SHA256 pseudonymisation of ``user.id`` (``hmac-sha256:<hex>``).
-    Without a key user ids are recorded as given. Env: the key itself."""
-
-    jwt_key: str | None = field(default=_UNSET, repr=False)
-    """Key that verifies bearer JWTs (HMAC secret or PEM public key). Unverified tokens never
-    name an actor; without a key, JWTs are ignored."""
-
-    jwt_algorithms: tuple[str, ...] = _UNSET
-    """Algorithms accepted when verifying JWTs. Env: comma-separated. Default: HS256."""
-
-    jwt_audience: str | None = _UNSET
-    """Required ``aud`` claim, when set."""
-
-    jwt_issuer: str | None = _UNSET
-    """Required ``iss`` claim, when set."""
-
-    jwt_subject_claim: str = _UNSET
-    """Claim that holds the actor id. Default: ``sub``."""
-
-    jwt_tenant_claim: str = _UNSET
-    """Claim that holds the tenant id. Default: ``tenant_id``."""
-
-    jwt_roles_claim: str = _UNSET
-    """Claim that holds the roles (list or space-separated string). Default: ``roles``."""
-
-    jwt_scopes_claim: str = _UNSET
-    """Claim that holds the scopes (list or space-separated string). Default: ``scope``."""
-
-    actor_resolver: Callable[..., Any] | None = _UNSET
-    """Callable ``(HTTPConnection) -> Actor | None`` (may be async) consulted after
-    :func:`set_actor` and before JWTs. Env: an import path ``package.module:function``."""
-
-    capture_headers: tuple[str, ...] = _UNSET
-    """Request headers recorded as ``http.request.header.<name>`` (always redacted).
-    Env: comma-separated. Default: none."""
-
-    archive_dir: str = _UNSET
-    """Where the embedded exporter writes OTLP JSON lines when no OTLP endpoint is configured.
-    Default: ``./otel-audit-archive``."""
-
-    max_attribute_length: int = _UNSET
-    """Longest string attribute value kept; longer values are cut with a truncation marker.
-    Default: 4096."""
-
-    span_events: bool = _UNSET
-    """Also add each audit event to the server span as a span event. Default: on."""
-
-    span_event_detail: str = _UNSET
-    """``full``: the span event repeats every attribute of the log record (the default).
-    ``minimal``: only the event id, action, outcome, user and tenant, which is enough to find
-    the log record; the SDK cleans and encodes each span-event attribute again, so this costs
-    less per request."""
-
-    fail_closed: bool = _UNSET
-    """When an audit event cannot be emitted, fail the request (HTTP 503) or raise from
-    :func:`record` instead of counting a drop and carrying on. Default: off."""
+    excluded_urls: tuple[str, ...] = param(
+        DEFAULT_EXCLUDED_URLS,
+        "Paths never audited; an entry matches the path itself and everything below it.",
+        check=_urls,
+    )
+    trusted_proxies: tuple[str, ...] = param(
+        (),
+        "CIDRs of reverse proxies whose X-Forwarded-For/Forwarded headers are believed; "
+        "otherwise client.address is the socket peer.",
+        check=_networks,
+    )
+    redaction: bool = param(
+        True,
+        "Mask secrets and PII in free-form values before anything leaves the process "
+        "(false leaves the collector as the only PII layer).",
+    )
+    redact_keys: tuple[str, ...] = param(
+        (), "Extra key names (besides password, token, secret, ...) whose values are masked."
+    )
+    redact_patterns: tuple[str, ...] = param(
+        (),
+        "Extra regular expressions whose matches are masked (env: separated by ';;').",
+        separator=";;",
+        check=_regexes,
+    )
+    pseudonymization_key: str | None = param(
+        None,
+        "Key for HMAC-SHA256 pseudonymisation of user.id, tenant.id and session.id; "
+        "without one they are recorded as given.",
+        secret=True,
+    )
+    jwt_key: str | None = param(
+        None,
+        "HMAC secret or PEM public key that verifies bearer JWTs; without it JWTs are ignored "
+        "(unverified tokens never name an actor).",
+        secret=True,
+    )
+    jwt_algorithms: tuple[str, ...] = param(
+        ("HS256",), "Algorithms accepted when verifying JWTs (none is refused).", check=_algorithms
+    )
+    jwt_audience: str | None = param(None, "Required aud claim, when set.")
+    jwt_issuer: str | None = param(None, "Required iss claim, when set.")
+    jwt_subject_claim: str = param("sub", "Claim that holds the actor id.")
+    jwt_tenant_claim: str = param("tenant_id", "Claim that holds the tenant id.")
+    jwt_roles_claim: str = param("roles", "Claim with the roles (list or space-separated).")
+    jwt_scopes_claim: str = param(
+        "scope", "Claim with the scopes (list or space-separated); scp is read too."
+    )
+    actor_resolver: Callable[..., Any] | None = param(
+        None,
+        "Callable (HTTPConnection) -> Actor | None (may be async), consulted after set_actor() "
+        "and before JWTs (env: an import path module:function).",
+    )
+    capture_headers: tuple[str, ...] = param(
+        (), "Request headers recorded as http.request.header.<name>, always redacted."
+    )
+    archive_dir: str = param(
+        "otel-audit-archive",
+        "Where the library's own local archive (OTLP JSON lines) is written when no logger "
+        "provider or OTLP endpoint is configured.",
+    )
+    max_attribute_length: int = param(
+        4096,
+        "Longest string attribute kept; longer values are cut with a truncation marker.",
+        check=_at_least_64,
+    )
+    policy: Policy | str | os.PathLike[str] | None = param(
+        None,
+        "Audit policy: a Policy, or the path of a YAML policy file (loaded and checked at "
+        "once; the field then holds the Policy); unset means the shipped default "
+        "(otel_audit/policies/default.yaml).",
+        env="OTEL_AUDIT_POLICY_FILE",
+    )
+    max_body_size: int = param(
+        8192,
+        "Bytes of a request or response body kept for the policy's request and "
+        "request_response levels; a longer body is recorded as truncated, never parsed.",
+        check=_at_least_64,
+    )
+    span_events: bool = param(True, "Also add each audit event to the server span.")
+    span_event_detail: Literal["full", "minimal"] = param(
+        "full",
+        "full: the span event repeats every attribute of the log record; minimal: only the "
+        "event id, action, outcome, user and tenant (less SDK work per request).",
+    )
+    fail_closed: bool = param(
+        False,
+        "When an audit event cannot be emitted, answer 503 or raise from record() instead of "
+        "counting a drop and carrying on.",
+    )
 
     def __post_init__(self) -> None:
+        kinds = _kinds()
         for spec in fields(self):
+            row = _row(spec)
             value = getattr(self, spec.name)
             if value is _UNSET:
-                value = _from_env(spec.name)
-            object.__setattr__(self, spec.name, _normalise(spec.name, value))
+                raw = os.environ.get(env_name(spec))
+                value = row.default if raw is None else _parse(spec, kinds[spec.name], raw)
+            object.__setattr__(self, spec.name, _normalise(spec, kinds[spec.name], value))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AuditConfig:
         """Build a config from ``env`` (default ``os.environ``) alone."""
         if env is None:
             return cls()
-        values = {
-            spec.name: _parse(spec.name, env[_env_name(spec.name)])
-            if _env_name(spec.name) in env
-            else _DEFAULTS[spec.name]
+        kinds = _kinds()
+        values: dict[str, Any] = {
+            spec.name: _parse(spec, kinds[spec.name], env[env_name(spec)])
+            if env_name(spec) in env
+            else _row(spec).default
             for spec in fields(cls)
         }
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values)
 
 
-def _env_name(field_name: str) -> str:
-    return f"OTEL_AUDIT_{field_name.upper()}"
+def _row(spec: Field[Any]) -> Param:
+    row: Param = spec.metadata["param"]
+    return row
 
 
-def _from_env(field_name: str) -> object:
-    raw = os.environ.get(_env_name(field_name))
-    if raw is None:
-        return _DEFAULTS[field_name]
-    return _parse(field_name, raw)
+def env_name(spec: Field[Any]) -> str:
+    """The environment variable of a field."""
+    return _row(spec).env or f"OTEL_AUDIT_{spec.name.upper()}"
 
 
-def _split(raw: str, separator: str = ",") -> tuple[str, ...]:
-    return tuple(part.strip() for part in raw.split(separator) if part.strip())
+def parameters() -> list[tuple[str, str, object, str]]:
+    """The table: (field, environment variable, default, doc) for every parameter."""
+    return [
+        (spec.name, env_name(spec), _row(spec).default, _row(spec).doc)
+        for spec in fields(AuditConfig)
+    ]
 
 
-def _parse_bool(raw: str, field_name: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise AuditConfigError(f"{_env_name(field_name)}={raw!r} is not a boolean (use true or false)")
+# --- casting, driven by the field's type -------------------------------------------------------
+
+_Kind = tuple[str, tuple[str, ...]]
+"""(kind, choices): kind is bool, int, str, optional, list, choice, callable or policy."""
 
 
-def _parse(field_name: str, raw: str) -> object:
-    kind = _KINDS[field_name]
-    if kind == "bool":
-        return _parse_bool(raw, field_name)
-    if kind == "int":
+@cache
+def _kinds() -> dict[str, _Kind]:
+    hints = typing.get_type_hints(AuditConfig)
+    return {name: _kind_of(hint) for name, hint in hints.items()}
+
+
+def _kind_of(hint: Any) -> _Kind:
+    origin = typing.get_origin(hint)
+    arguments = typing.get_args(hint)
+    if hint is bool or hint is int or hint is str:
+        return hint.__name__, ()
+    if origin is Literal:
+        return "choice", tuple(str(argument) for argument in arguments)
+    if origin is tuple:
+        return "list", ()
+    if origin in (typing.Union, types.UnionType):
+        present = [argument for argument in arguments if argument is not type(None)]
+        if present == [str]:
+            return "optional", ()
+        if Policy in present:
+            return "policy", ()
+        return "callable", ()
+    raise TypeError(f"no casting rule for {hint!r}")  # a new field of a new type needs one
+
+
+def _parse(spec: Field[Any], kind: _Kind, raw: str) -> object:  # noqa: PLR0911 - one per kind
+    """An environment value as the field's type, or an error naming the variable."""
+    variable = env_name(spec)
+    name = kind[0]
+    if name == "bool":
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise AuditConfigError(f"{variable}={raw!r} is not a boolean (use true or false)")
+    if name == "int":
         try:
             return int(raw.strip())
         except ValueError:
-            raise AuditConfigError(f"{_env_name(field_name)}={raw!r} is not an integer") from None
-    if kind == "list":
-        return _split(raw)
-    if kind == "patterns":
-        return _split(raw, ";;")
-    if kind == "callable":
-        return _import_callable(raw, field_name)
-    return raw.strip() or None if kind == "optional" else raw.strip()
+            raise AuditConfigError(f"{variable}={raw!r} is not an integer") from None
+    if name == "list":
+        separator = _row(spec).separator
+        return tuple(part.strip() for part in raw.split(separator) if part.strip())
+    if name == "callable":
+        return _import_callable(raw, variable)
+    if name in ("optional", "policy"):
+        return raw.strip() or None
+    return raw.strip()
 
 
-def _import_callable(path: str, field_name: str) -> Callable[..., Any]:
+def _normalise(spec: Field[Any], kind: _Kind, value: object) -> object:
+    """Check an argument or parsed environment value against the field's type."""
+    name, choices = kind
+    where = spec.name
+    if name == "list":
+        value = _as_tuple(where, value)
+    elif name == "bool" and not isinstance(value, bool):
+        raise AuditConfigError(f"{where} must be a bool, got {value!r}")
+    elif name == "int" and (not isinstance(value, int) or isinstance(value, bool)):
+        raise AuditConfigError(f"{where} must be an integer, got {value!r}")
+    elif name == "str" and not (isinstance(value, str) and value):
+        raise AuditConfigError(f"{where} must be a non-empty string, got {value!r}")
+    elif name == "optional" and value is not None and not isinstance(value, str):
+        raise AuditConfigError(f"{where} must be a string or None, got {type(value).__name__}")
+    elif name == "choice" and value not in choices:
+        raise AuditConfigError(
+            f"{where} must be one of {sorted(choices)}, got {value!r} ({env_name(spec)})"
+        )
+    elif name == "callable" and value is not None and not callable(value):
+        raise AuditConfigError(f"{where} must be callable, got {value!r}")
+    elif name == "policy" and value is not None:
+        if not isinstance(value, Policy | str | os.PathLike):
+            raise AuditConfigError(f"{where} must be a Policy or a YAML file path, got {value!r}")
+        value = load_policy(value)  # validated now: a bad policy fails at start-up
+    check = _row(spec).check
+    return check(where, value) if check is not None else value
+
+
+def _as_tuple(where: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise AuditConfigError(f"{where} takes a sequence of strings, not one string")
+    if not isinstance(value, Iterable):
+        raise AuditConfigError(f"{where} takes a sequence, got {value!r}")
+    return tuple(item if isinstance(item, str) else str(item) for item in value)
+
+
+def _import_callable(path: str, variable: str) -> Callable[..., Any]:
     module_name, _, attribute = path.strip().partition(":")
     if not module_name or not attribute:
-        raise AuditConfigError(f"{_env_name(field_name)}={path!r} must look like 'module:callable'")
+        raise AuditConfigError(f"{variable}={path!r} must look like 'module:callable'")
     try:
         target = import_module(module_name)
         for part in attribute.split("."):
             target = getattr(target, part)
     except (ImportError, AttributeError) as exc:
-        raise AuditConfigError(
-            f"{_env_name(field_name)}={path!r} cannot be imported: {exc}"
-        ) from exc
+        raise AuditConfigError(f"{variable}={path!r} cannot be imported: {exc}") from exc
     if not callable(target):
-        raise AuditConfigError(f"{_env_name(field_name)}={path!r} is not callable")
+        raise AuditConfigError(f"{variable}={path!r} is not callable")
     return target
 
 
@@ -216,118 +369,6 @@ def parse_network(value: object) -> IPNetwork:
     try:
         return ipaddress.ip_network(str(value).strip(), strict=False)
     except ValueError:
-        variable = _env_name("trusted_proxies")
         raise AuditConfigError(
-            f"trusted_proxies: {value!r} is not an IP address or CIDR ({variable})"
+            f"trusted_proxies: {value!r} is not an IP address or CIDR (OTEL_AUDIT_TRUSTED_PROXIES)"
         ) from None
-
-
-def _normalise(field_name: str, value: object) -> object:
-    """Coerce an argument or parsed env value to the field's type, or explain why not."""
-    kind = _KINDS[field_name]
-    if field_name == "trusted_proxies":
-        return tuple(str(parse_network(item)) for item in _as_tuple(field_name, value))
-    if kind in {"list", "patterns"}:
-        items = _as_tuple(field_name, value)
-        if kind == "patterns":
-            for pattern in items:
-                _check_regex(pattern)
-        if field_name == "excluded_urls":
-            return tuple(item.rstrip("/") or "/" for item in items)
-        if field_name == "jwt_algorithms":
-            _check_algorithms(items)
-        return items
-    if kind == "bool" and not isinstance(value, bool):
-        raise AuditConfigError(f"{field_name} must be a bool, got {value!r}")
-    if kind == "int" and (not isinstance(value, int) or isinstance(value, bool) or value < 64):
-        raise AuditConfigError(f"{field_name} must be an integer >= 64, got {value!r}")
-    if kind == "callable" and value is not None and not callable(value):
-        raise AuditConfigError(f"{field_name} must be callable, got {value!r}")
-    if kind == "optional" and value is not None and not isinstance(value, str):
-        raise AuditConfigError(f"{field_name} must be a string or None, got {type(value).__name__}")
-    if kind == "str" and not (isinstance(value, str) and value):
-        raise AuditConfigError(f"{field_name} must be a non-empty string, got {value!r}")
-    if field_name == "span_event_detail" and value not in SPAN_EVENT_DETAILS:
-        raise AuditConfigError(
-            f"span_event_detail must be one of {sorted(SPAN_EVENT_DETAILS)}, got {value!r}"
-            f" ({_env_name(field_name)})"
-        )
-    return value
-
-
-def _check_algorithms(algorithms: tuple[str, ...]) -> None:
-    from jwt.algorithms import get_default_algorithms
-
-    if not algorithms:
-        raise AuditConfigError("jwt_algorithms must name at least one algorithm")
-    known = set(get_default_algorithms()) - {"none"}
-    unknown = [name for name in algorithms if name not in known]
-    if unknown:
-        raise AuditConfigError(
-            f"jwt_algorithms: {unknown} unknown or unsafe; use some of {sorted(known)}"
-        )
-
-
-def _as_tuple(field_name: str, value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        raise AuditConfigError(f"{field_name} takes a sequence of strings, not one string")
-    if not isinstance(value, Iterable):
-        raise AuditConfigError(f"{field_name} takes a sequence, got {value!r}")
-    return tuple(item if isinstance(item, str) else str(item) for item in value)
-
-
-def _check_regex(pattern: str) -> None:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise AuditConfigError(f"redact_patterns: {pattern!r} is not a valid regex: {exc}") from exc
-
-
-# One row per field: how its environment value is read, and its default.
-_KINDS: dict[str, str] = {
-    "excluded_urls": "list",
-    "trusted_proxies": "list",
-    "redaction": "bool",
-    "redact_keys": "list",
-    "redact_patterns": "patterns",
-    "pseudonymization_key": "optional",
-    "jwt_key": "optional",
-    "jwt_algorithms": "list",
-    "jwt_audience": "optional",
-    "jwt_issuer": "optional",
-    "jwt_subject_claim": "str",
-    "jwt_tenant_claim": "str",
-    "jwt_roles_claim": "str",
-    "jwt_scopes_claim": "str",
-    "actor_resolver": "callable",
-    "capture_headers": "list",
-    "archive_dir": "str",
-    "max_attribute_length": "int",
-    "span_events": "bool",
-    "span_event_detail": "str",
-    "fail_closed": "bool",
-}
-
-_DEFAULTS: dict[str, object] = {
-    "excluded_urls": DEFAULT_EXCLUDED_URLS,
-    "trusted_proxies": (),
-    "redaction": True,
-    "redact_keys": (),
-    "redact_patterns": (),
-    "pseudonymization_key": None,
-    "jwt_key": None,
-    "jwt_algorithms": ("HS256",),
-    "jwt_audience": None,
-    "jwt_issuer": None,
-    "jwt_subject_claim": "sub",
-    "jwt_tenant_claim": "tenant_id",
-    "jwt_roles_claim": "roles",
-    "jwt_scopes_claim": "scope",
-    "actor_resolver": None,
-    "capture_headers": (),
-    "archive_dir": "otel-audit-archive",
-    "max_attribute_length": 4096,
-    "span_events": True,
-    "span_event_detail": "full",
-    "fail_closed": False,
-}

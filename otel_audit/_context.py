@@ -16,32 +16,35 @@ from opentelemetry.trace import Span
 from starlette.types import Scope
 
 from ._event import Actor
-from ._redaction import Finding
 
 if TYPE_CHECKING:
-    from ._emitter import AuditEmitter
+    from ._auditor import Auditor
+    from ._body import BodyCapture
 
 
 @dataclass(slots=True, eq=False)
 class RequestContext:
     """What the audit trail knows about the request being served."""
 
-    emitter: AuditEmitter
+    auditor: Auditor
+    """The instrumented app's composition root: its events go through its pipeline."""
     scope: Scope
     request_id: str
     method: str
     path: str
-    """``url.path``, already redacted."""
+    """``url.path`` as received (the redaction stage masks it)."""
     client_address: str | None
     user_agent: str | None
     server_span: Span | None
     """The SERVER span, found once when the request starts (see ``_compat.find_server_span``)."""
     query: str | None = None
-    """``url.query``, already redacted."""
-    findings: list[Finding] = field(default_factory=list)
-    """Redactions made while reading the request, reported on each of its events."""
+    """``url.query`` as received."""
     captured_headers: dict[str, str] = field(default_factory=dict)
-    """``http.request.header.<name>`` attributes, already redacted."""
+    """``http.request.header.<name>`` attributes, as received."""
+    content_type: str | None = None
+    """The request's ``content-type``, for body capture."""
+    request_body: BodyCapture | None = None
+    """The request body, captured while the app reads it when the policy may want it."""
     explicit_actor: Actor | None = None
     """Set by ``set_actor()``; wins over every other source."""
     _resolved_actor: Actor | None = None
@@ -52,7 +55,7 @@ class RequestContext:
         if self.explicit_actor is not None:
             return self.explicit_actor
         if not self._actor_resolved:
-            self._resolved_actor = self.emitter.actors.resolve(self.scope)
+            self._resolved_actor = self.auditor.actors.resolve(self.scope)
             self._actor_resolved = True
         return self._resolved_actor or _ambient_actor.get()
 

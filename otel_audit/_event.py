@@ -1,8 +1,8 @@
 """The audit event model: who (Actor), what (action), how it ended (Outcome).
 
-An :class:`AuditEvent` is a finished event: its name, OTel attributes, severity and a short
-human body. Builders elsewhere (the ASGI middleware, ``record()``) fill it; the emitter is
-the one place that turns it into a log record and a span event.
+An :class:`AuditEvent` is made in one place (``_build``), passes the processors
+(``_processors``: policy, redaction, pseudonymisation) and is emitted by the emitter, the one
+place that turns it into a log record and a span event.
 """
 
 from __future__ import annotations
@@ -11,14 +11,19 @@ import enum
 import random
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry._logs import SeverityNumber
+from opentelemetry.trace import Span
 from opentelemetry.util.types import AttributeValue
 
 from ._errors import AuditEventError
+
+if TYPE_CHECKING:
+    from ._body import BodyCapture
+    from .policy import Level
 
 
 class Outcome(str, enum.Enum):
@@ -147,18 +152,35 @@ def uuid7() -> str:
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class AuditEvent:
-    """A finished audit event, ready to emit."""
+    """One audit event on its way through the pipeline (built, processed, then emitted).
+
+    The builder fills it with what was captured, as captured; the processors decide whether
+    it is kept and at which level, then redact and pseudonymise it in place. Only what is in
+    ``attributes`` and ``body`` when it reaches the emitter leaves the process.
+    """
 
     action: str
     """Action name without the ``audit.`` prefix (``http.request``, ``user.created``)."""
     outcome: Outcome
     attributes: dict[str, AttributeValue]
-    """OTel attributes following the design schema; already redacted."""
+    """OTel attributes following the design schema; redacted once the processors ran."""
     body: str
-    """A short human sentence; never holds free-form user input."""
+    """A short human sentence (redacted with the attributes)."""
     timestamp_ns: int = field(default_factory=time.time_ns)
+    span: Span | None = None
+    """The span that also gets this event (the request's SERVER span), if any."""
+    changes: Mapping[str, Any] | None = None
+    """``record(changes=...)`` as ``{field: {"old", "new"}}``; becomes ``audit.changes``."""
+    details: Mapping[str, Any] | None = None
+    """``record(details=...)``; becomes ``audit.details``."""
+    request_body: BodyCapture | None = None
+    """The request body as captured, when the policy may want it."""
+    response_body: BodyCapture | None = None
+    """The response body as captured, when the policy may want it."""
+    level: Level = "metadata"
+    """The audit policy's level for this event (set by the policy stage)."""
 
     @property
     def name(self) -> str:

@@ -1,8 +1,9 @@
 """Explicit business events: ``record()`` and the ``@audited`` decorator.
 
 Inside a request an event inherits the request's actor, tenant, request id, route, client
-and trace; outside one (jobs, scripts) it uses the emitter of the last instrumented app, or
-an environment-configured one, and the ambient actor from ``set_actor()``.
+and trace, and goes through that app's pipeline; outside one (jobs, scripts) it goes
+through the process default auditor (see ``_auditor``) with the ambient actor from
+``set_actor()``. Either way it is built, processed and emitted like every other event.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from typing import Any, ParamSpec, TypeVar, cast
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from ._attributes import add_actor, add_findings, add_request, new_event
+from ._auditor import default_auditor
+from ._build import build_event
 from ._context import RequestContext, _ambient_actor, current_request
-from ._emitter import AuditEmitter, default_emitter
 from ._errors import AuditEventError
 from ._event import Actor, AuditEvent, Outcome, check_action
-from ._redaction import Finding
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -71,10 +71,9 @@ def record(
     if actor is not None and not isinstance(actor, Actor):
         raise AuditEventError(f"actor must be an Actor, got {type(actor).__name__}")
     request = current_request()
-    emitter = request.emitter if request is not None else default_emitter()
+    auditor = request.auditor if request is not None else default_auditor()
     try:
         event = _build(
-            emitter,
             request,
             action=action,
             outcome=result,
@@ -85,21 +84,14 @@ def record(
             actor=actor,
         )
     except Exception as exc:
-        emitter.drop(f"audit event audit.{action}", "build_error", exc)
+        auditor.lost(f"audit event audit.{action}", "build_error", exc)
         return None
-    span: Span | None
-    if request is not None:
-        span = request.server_span
-    else:
-        current = trace.get_current_span()
-        span = current if current.is_recording() else None
-    if not emitter.emit(event, span):
+    if not auditor.submit(event):
         return None
     return cast(str, event.attributes["audit.event.id"])
 
 
 def _build(
-    emitter: AuditEmitter,
     request: RequestContext | None,
     *,
     action: str,
@@ -110,31 +102,33 @@ def _build(
     details: Mapping[str, Any] | None,
     actor: Actor | None,
 ) -> AuditEvent:
-    scrubber = emitter.scrubber
-    findings: list[Finding] = list(request.findings) if request is not None else []
-    attributes = new_event(action, outcome)
+    span: Span | None
     if request is not None:
-        add_request(attributes, request)
+        span = request.server_span
         if actor is None:
             actor = request.actor()
-    elif actor is None:
-        actor = _ambient_actor.get()
-    add_actor(attributes, actor, scrubber)
+    else:
+        current = trace.get_current_span()
+        span = current if current.is_recording() else None
+        if actor is None:
+            actor = _ambient_actor.get()
     target = ""
     if resource_type is not None:
-        scrubbed_type = scrubber.text(str(resource_type), "audit.resource.type", findings)
-        attributes["audit.resource.type"] = scrubbed_type
-        target = f" on {scrubbed_type}"
+        target = f" on {resource_type}"
     if resource_id is not None:
-        scrubbed_id = scrubber.text(str(resource_id), "audit.resource.id", findings)
-        attributes["audit.resource.id"] = scrubbed_id
-        target += f" {scrubbed_id}"
-    if changes is not None:
-        attributes["audit.changes"] = scrubber.json(changes, "audit.changes", findings)
-    if details is not None:
-        attributes["audit.details"] = scrubber.json(dict(details), "audit.details", findings)
-    add_findings(attributes, findings)
-    return AuditEvent(action, outcome, attributes, f"{action}{target} ({outcome.value})")
+        target += f" {resource_id}"
+    return build_event(
+        action,
+        outcome,
+        body=f"{action}{target} ({outcome.value})",
+        request=request,
+        actor=actor,
+        span=span,
+        resource_type=str(resource_type) if resource_type is not None else None,
+        resource_id=str(resource_id) if resource_id is not None else None,
+        changes=changes,
+        details=dict(details) if details is not None else None,
+    )
 
 
 def _failure_outcome(exc: BaseException) -> Outcome:

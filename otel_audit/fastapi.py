@@ -7,12 +7,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
-from ._asgi import AuditMiddleware, RequestIdEcho
+from ._asgi import AuditMiddleware
+from ._auditor import Auditor, adopt_as_default
 from ._compat import native_telemetry_settings, wrap_outside_error_middleware
 from ._config import AuditConfig
-from ._emitter import AuditEmitter, set_default_emitter
+from ._responses import RequestIdEcho
 
-_EMITTER_ATTRIBUTE = "_otel_audit_emitter"
+_AUDITOR_ATTRIBUTE = "_otel_audit_auditor"
 _AUTOMATIC_ATTRIBUTE = "_otel_audit_automatic"
 _ECHO_ATTRIBUTE = "_otel_audit_echo"
 
@@ -45,7 +46,7 @@ def _instrument(
     automatic: bool,
 ) -> None:
     """instrument_app(); ``automatic`` marks the zero-code entry point's call."""
-    if getattr(app, _EMITTER_ATTRIBUTE, None) is not None:
+    if getattr(app, _AUDITOR_ATTRIBUTE, None) is not None:
         if automatic or not getattr(app, _AUTOMATIC_ATTRIBUTE, False):
             return
         # The app calls instrument_app() itself under opentelemetry-instrument, which
@@ -54,7 +55,7 @@ def _instrument(
         app.user_middleware[:] = [
             entry for entry in app.user_middleware if not _is_audit_middleware(entry)
         ]
-    emitter = AuditEmitter(
+    auditor = Auditor(
         config if config is not None else AuditConfig(),
         logger_provider=logger_provider,
         meter_provider=meter_provider,
@@ -62,13 +63,14 @@ def _instrument(
     # Outermost of the user middlewares: inside the error middleware (so an unhandled
     # exception is seen before it becomes a 500) and outside any user middleware that
     # starts spans, so the server span is still the current one when a request enters.
-    app.user_middleware.insert(0, Middleware(AuditMiddleware, emitter=emitter))
+    app.user_middleware.insert(0, Middleware(AuditMiddleware, auditor=auditor))
     _echo_request_ids(app)
     # Rebuilt on the next request, so instrumenting an app that already served works too.
     app.middleware_stack = None
-    setattr(app, _EMITTER_ATTRIBUTE, emitter)
+    previous = getattr(app, _AUDITOR_ATTRIBUTE, None)
+    setattr(app, _AUDITOR_ATTRIBUTE, auditor)
     setattr(app, _AUTOMATIC_ATTRIBUTE, automatic)
-    set_default_emitter(emitter)
+    adopt_as_default(auditor, replacing=previous)
     if tracer_provider is not None:
         _trace_with(app, tracer_provider, meter_provider)
 
@@ -84,6 +86,12 @@ def _echo_request_ids(app: Starlette) -> None:
 
     app.build_middleware_stack = build_with_echo  # type: ignore[method-assign]
     setattr(app, _ECHO_ATTRIBUTE, True)
+
+
+def auditor_of(app: Starlette) -> Auditor | None:
+    """The auditor ``instrument_app`` gave ``app``, if any (its flush, its counters)."""
+    auditor = getattr(app, _AUDITOR_ATTRIBUTE, None)
+    return auditor if isinstance(auditor, Auditor) else None
 
 
 def _is_audit_middleware(entry: Middleware) -> bool:

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import Sampler
 
 from otel_audit import AuditConfig, instrument_app
+from otel_audit.testing import reset_default_auditor
 
 Tracing = Literal["native", "contrib", "none"]
 
@@ -83,6 +84,14 @@ def make_telemetry(sampler: Sampler | None = None) -> Telemetry:
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
     return Telemetry(logs, spans, reader, logger_provider, tracer_provider, meter_provider)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_default_auditor() -> Iterator[None]:
+    """Each test's record() outside a request goes to the first app that test instruments."""
+    reset_default_auditor()
+    yield
+    reset_default_auditor()
 
 
 @pytest.fixture

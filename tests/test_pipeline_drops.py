@@ -23,7 +23,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 import otel_audit
 from otel_audit import AuditConfig
 from otel_audit._archive_exporter import ArchiveLogExporter
-from otel_audit._emitter import default_emitter
+from otel_audit._auditor import default_auditor
 from otel_audit._pipeline import AccountedBatchProcessor
 
 from .conftest import counter_value
@@ -168,7 +168,7 @@ def test_embedded_pipeline_losses_reach_the_dropped_counter(tmp_path: Path) -> N
 
     for _ in range(3):
         otel_audit.record("user.deleted", resource_type="user", resource_id="42")
-    default_emitter().flush()
+    default_auditor().flush()
 
     assert counter_value(reader, "otel_audit.events.dropped", reason="write_error") == 3
     assert counter_value(reader, "otel_audit.events.emitted") == 3
