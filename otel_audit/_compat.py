@@ -14,6 +14,8 @@ from typing import Any
 
 from opentelemetry import _logs, trace
 from opentelemetry.trace import Span, SpanKind
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.types import ASGIApp, Scope
 
@@ -80,7 +82,41 @@ def native_telemetry_settings(app: object) -> MutableMapping[str, Any] | None:
     return settings if isinstance(settings, dict) and "tracer_provider" in settings else None
 
 
-# --- the outermost layer of the middleware stack -----------------------------------------------
+# --- the middleware stack ---------------------------------------------------------------------
+
+
+def insert_outermost_user_middleware(
+    app: Starlette, middleware: Middleware, *, replacing: Callable[[Middleware], bool]
+) -> None:
+    """Put ``middleware`` first among the app's user middlewares, dropping those ``replacing``.
+
+    First of the user middlewares is inside Starlette's error middleware (an unhandled
+    exception is seen before it becomes a 500) and outside any user middleware that starts
+    spans. ``middleware_stack`` is reset so Starlette rebuilds the stack on the next request,
+    which makes instrumenting an app that already served work too.
+    """
+    app.user_middleware[:] = [entry for entry in app.user_middleware if not replacing(entry)]
+    app.user_middleware.insert(0, middleware)
+    app.middleware_stack = None
+
+
+def wrap_middleware_stack(app: Starlette, wrapper: Callable[[ASGIApp], ASGIApp]) -> None:
+    """Wrap whatever ``app`` builds as its middleware stack in ``wrapper``, once per app."""
+    if getattr(app, "_otel_audit_wrapped_stack", False):
+        return
+    build = app.build_middleware_stack
+
+    def build_wrapped() -> ASGIApp:
+        return wrap_outside_error_middleware(build(), wrapper)
+
+    app.build_middleware_stack = build_wrapped  # type: ignore[method-assign]
+    app._otel_audit_wrapped_stack = True  # type: ignore[attr-defined]
+    app.middleware_stack = None
+
+
+def instrumented_by_contrib(app: object) -> bool:
+    """Whether opentelemetry-instrumentation-fastapi already traces ``app``."""
+    return bool(getattr(app, "_is_instrumented_by_opentelemetry", False))
 
 
 def wrap_outside_error_middleware(stack: ASGIApp, wrapper: Callable[[ASGIApp], ASGIApp]) -> ASGIApp:

@@ -5,17 +5,15 @@ from __future__ import annotations
 from opentelemetry import _logs, metrics, trace
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.types import ASGIApp
 
+from . import _compat
 from ._asgi import AuditMiddleware
 from ._auditor import Auditor, adopt_as_default
-from ._compat import native_telemetry_settings, wrap_outside_error_middleware
 from ._config import AuditConfig
 from ._responses import RequestIdEcho
 
 _AUDITOR_ATTRIBUTE = "_otel_audit_auditor"
 _AUTOMATIC_ATTRIBUTE = "_otel_audit_automatic"
-_ECHO_ATTRIBUTE = "_otel_audit_echo"
 
 
 def instrument_app(
@@ -46,46 +44,30 @@ def _instrument(
     automatic: bool,
 ) -> None:
     """instrument_app(); ``automatic`` marks the zero-code entry point's call."""
-    if getattr(app, _AUDITOR_ATTRIBUTE, None) is not None:
-        if automatic or not getattr(app, _AUTOMATIC_ATTRIBUTE, False):
-            return
-        # The app calls instrument_app() itself under opentelemetry-instrument, which
-        # already audited it from the environment inside FastAPI(): the app's explicit
-        # configuration wins, so the automatic middleware is replaced.
-        app.user_middleware[:] = [
-            entry for entry in app.user_middleware if not _is_audit_middleware(entry)
-        ]
+    already = getattr(app, _AUDITOR_ATTRIBUTE, None) is not None
+    if already and (automatic or not getattr(app, _AUTOMATIC_ATTRIBUTE, False)):
+        return
+    # Otherwise the app calls instrument_app() itself under opentelemetry-instrument, which
+    # already audited it from the environment inside FastAPI(): the app's explicit
+    # configuration wins, so the automatic middleware is replaced (below).
     auditor = Auditor(
         config if config is not None else AuditConfig(),
         logger_provider=logger_provider,
         meter_provider=meter_provider,
     )
-    # Outermost of the user middlewares: inside the error middleware (so an unhandled
-    # exception is seen before it becomes a 500) and outside any user middleware that
-    # starts spans, so the server span is still the current one when a request enters.
-    app.user_middleware.insert(0, Middleware(AuditMiddleware, auditor=auditor))
-    _echo_request_ids(app)
-    # Rebuilt on the next request, so instrumenting an app that already served works too.
-    app.middleware_stack = None
+    # Outermost of the user middlewares, so the server span is still the current one when
+    # a request enters; the X-Request-ID echo goes around the whole stack, so the error
+    # middleware's 500 carries it too.
+    _compat.insert_outermost_user_middleware(
+        app, Middleware(AuditMiddleware, auditor=auditor), replacing=_is_audit_middleware
+    )
+    _compat.wrap_middleware_stack(app, RequestIdEcho)
     previous = getattr(app, _AUDITOR_ATTRIBUTE, None)
     setattr(app, _AUDITOR_ATTRIBUTE, auditor)
     setattr(app, _AUTOMATIC_ATTRIBUTE, automatic)
     adopt_as_default(auditor, replacing=previous)
     if tracer_provider is not None:
         _trace_with(app, tracer_provider, meter_provider)
-
-
-def _echo_request_ids(app: Starlette) -> None:
-    """Wrap the built middleware stack (once) so error responses echo X-Request-ID too."""
-    if getattr(app, _ECHO_ATTRIBUTE, False):
-        return
-    build = app.build_middleware_stack
-
-    def build_with_echo() -> ASGIApp:
-        return wrap_outside_error_middleware(build(), RequestIdEcho)
-
-    app.build_middleware_stack = build_with_echo  # type: ignore[method-assign]
-    setattr(app, _ECHO_ATTRIBUTE, True)
 
 
 def auditor_of(app: Starlette) -> Auditor | None:
@@ -105,14 +87,14 @@ def _trace_with(
     meter_provider: metrics.MeterProvider | None,
 ) -> None:
     """Give the app server spans from ``tracer_provider`` unless something already traces it."""
-    native = native_telemetry_settings(app)
+    native = _compat.native_telemetry_settings(app)
     if native is not None:
         # FastAPI >= 0.16x: its native telemetry reads this (documented) TelemetryConfig key
         # on every request; an explicit provider given to FastAPI() wins.
         if native.get("tracer_provider") is None:
             native["tracer_provider"] = tracer_provider
         return
-    if getattr(app, "_is_instrumented_by_opentelemetry", False):
+    if _compat.instrumented_by_contrib(app):
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
