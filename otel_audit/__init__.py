@@ -2,7 +2,9 @@
 
 ``instrument_app(app)`` audits every request and WebSocket session; ``record()`` and
 ``@audited`` add business events; ``set_actor()`` says who is acting. Events are OTel log
-records named ``audit.*`` (never sampled) plus span events on the server span.
+records named ``audit.*`` (never sampled) plus span events on the server span. A
+:class:`Policy` (``AuditConfig(policy=...)``) decides which events are kept and with how much
+of the request and response.
 """
 
 from ._config import AuditConfig
@@ -12,6 +14,7 @@ from ._event import Action, Actor, Outcome
 from ._record import audited, record
 from ._version import __version__
 from .fastapi import instrument_app
+from .policy import Policy, Rule
 
 __all__ = [
     "Action",
@@ -22,6 +25,8 @@ __all__ = [
     "AuditError",
     "AuditEventError",
     "Outcome",
+    "Policy",
+    "Rule",
     "__version__",
     "audited",
     "get_actor",

@@ -106,3 +106,43 @@ def test_secrets_are_not_in_repr() -> None:
     """The JWT and pseudonymisation keys never appear in the config's repr."""
     text = repr(AuditConfig(jwt_key="jwt-secret-value", pseudonymization_key="pseudo-secret"))
     assert "jwt-secret-value" not in text and "pseudo-secret" not in text
+
+
+def test_every_parameter_is_documented_in_the_readme() -> None:
+    """The README's configuration table names every field and its environment variable."""
+    from pathlib import Path
+
+    from otel_audit._config import parameters
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme[readme.index("## Configuration") : readme.index("## Audit policy")]
+    for name, variable, _, doc in parameters():
+        assert f"`{name}`" in table, name
+        assert f"`{variable}`" in table, variable
+        assert doc, name
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"span_event_detail": "verbose"}, "span_event_detail must be one of"),
+        ({"max_body_size": 10}, "max_body_size must be an integer >= 64"),
+        ({"max_body_size": "big"}, "max_body_size must be an integer"),
+        ({"policy": 42}, "policy must be a Policy or a YAML file path"),
+        ({"policy": "/no/such/policy.yaml"}, "policy.yaml"),
+    ],
+)
+def test_new_rows_are_checked_by_their_type(kwargs: dict[str, object], message: str) -> None:
+    """Literal choices, integer bounds and policies are checked from the field's type."""
+    with pytest.raises(AuditConfigError, match=message):
+        AuditConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_policy_variable_is_named_as_the_contract_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The policy is read from OTEL_AUDIT_POLICY_FILE, not OTEL_AUDIT_POLICY."""
+    from otel_audit._config import parameters
+
+    assert ("policy", "OTEL_AUDIT_POLICY_FILE") in [(row[0], row[1]) for row in parameters()]
+    monkeypatch.setenv("OTEL_AUDIT_POLICY_FILE", "/no/such/file.yaml")
+    with pytest.raises(AuditConfigError, match="file.yaml"):
+        AuditConfig()

@@ -15,6 +15,8 @@ PUBLIC_API = {
     "AuditError",
     "AuditEventError",
     "Outcome",
+    "Policy",
+    "Rule",
     "__version__",
     "audited",
     "get_actor",
