@@ -1,7 +1,7 @@
 """Archive exporter: OTel SDK log records to a local, append-only OTLP JSON lines file.
 
-The encoding lives in :mod:`otel_audit._otlp_json` and :mod:`otel_audit._otlp_json_line`
-(the collector file exporter's format).
+The encoding (the collector file exporter's format) lives in
+:mod:`otel_audit.archive._otlp_json`, next to the decoder that reads it back.
 Durability beats speed for an audit trail: every export is one ``write`` of one whole line
 to an ``O_APPEND`` descriptor, followed by ``fsync`` (on by default). The exporter never
 truncates: a restart appends to the existing file.
@@ -22,10 +22,9 @@ from typing import Any
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 
-__all__ = ["ArchiveLogExporter"]
+from .archive._otlp_json import encode_logs_line
 
-from ._otlp_json import JSONObject, dumps_compact
-from ._otlp_json_line import encode_logs_line
+__all__ = ["ArchiveLogExporter"]
 
 _logger = logging.getLogger("otel_audit")
 # Resources and scopes are few and long-lived; the bound only guards against a leak.
@@ -149,12 +148,12 @@ class ArchiveLogExporter(LogRecordExporter):
                 self._sync_file()
                 self._close()
 
-    def _block(self, obj: Any, encode: Callable[[Any], JSONObject]) -> str:
+    def _block(self, obj: Any, encode: Callable[[Any], str]) -> str:
         """A resource or scope block as text, encoded once per (immutable) object and reused."""
         cached = self._blocks.get(id(obj))
         if cached is not None and cached[0] is obj:  # holding obj keeps its id from reuse
             return cached[1]
-        block = dumps_compact(encode(obj))
+        block = encode(obj)
         if len(self._blocks) >= _BLOCK_CACHE_SIZE:
             self._blocks.clear()
         self._blocks[id(obj)] = (obj, block)
