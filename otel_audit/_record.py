@@ -60,7 +60,10 @@ def record(
     details: Mapping[str, Any] | None = None,
     actor: Actor | None = None,
 ) -> str | None:
-    """Record the business event ``audit.<action>``; returns its event id, None if dropped.
+    """Record the business event ``audit.<action>``; returns its event id.
+
+    Returns None when the event was not recorded: the audit policy's level for it is
+    ``none``, or it was lost (counted on ``otel_audit.events.dropped``).
 
     Raises :class:`AuditEventError` for an invalid action, outcome or changes (a programming
     error), and :class:`AuditEmitError` only when ``fail_closed`` is on.
