@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import _compat
 from ._auditor import Auditor
 from ._body import BodyCapture
-from ._build import Attributes, build_event
+from ._build import Attributes, build_request_event
 from ._context import RequestContext, _current_request
 from ._errors import AuditEmitError
 from ._event import HTTP_REQUEST, AuditEvent, Outcome
@@ -189,15 +189,14 @@ class AuditMiddleware:
                 extra["error.type"] = error_type(error)
             elif status is None:
                 extra["error.type"] = "incomplete_response"
-            route = _compat.route_template(request.scope) or "unmatched route"
-            event = build_event(
+            event = build_request_event(
                 HTTP_REQUEST,
                 outcome,
-                body=f"{request.method} {route} -> {status or _NO_STATUS} ({outcome.value})",
-                request=request,
-                actor=request.actor(),
-                span=request.server_span,
+                request,
                 extra=extra,
+                describe=lambda route: (
+                    f"{request.method} {route} -> {status or _NO_STATUS} ({outcome.value})"
+                ),
             )
         except Exception as exc:
             self.auditor.lost(

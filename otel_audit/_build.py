@@ -7,7 +7,7 @@ for every kind of event.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry.trace import Span
@@ -26,6 +26,7 @@ def build_event(
     *,
     body: str,
     request: RequestContext | None = None,
+    route: str | None = None,
     actor: Actor | None = None,
     span: Span | None = None,
     extra: Attributes | None = None,
@@ -34,14 +35,17 @@ def build_event(
     changes: Mapping[str, Any] | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
-    """An event with the schema's attributes for what was captured; nothing redacted yet."""
+    """An event with the schema's attributes for what was captured; nothing redacted yet.
+
+    ``route`` is the request's route template when the caller already looked it up.
+    """
     attributes: Attributes = {
         "audit.action": action,
         "audit.outcome": outcome.value,
         "audit.event.id": uuid7(),
     }
     if request is not None:
-        _add_request(attributes, request)
+        _add_request(attributes, request, route or _compat.route_template(request.scope))
     if extra:
         attributes.update(extra)
     if actor is not None:
@@ -52,6 +56,31 @@ def build_event(
         attributes["audit.resource.id"] = resource_id
     return AuditEvent(
         action, outcome, attributes, body, span=span, changes=changes, details=details
+    )
+
+
+def build_request_event(
+    action: str,
+    outcome: Outcome,
+    request: RequestContext,
+    *,
+    extra: Attributes,
+    describe: Callable[[str], str],
+) -> AuditEvent:
+    """The event of a request or WebSocket session itself: its actor, its span, its route.
+
+    ``describe`` makes the body sentence from the route template (or "unmatched route").
+    """
+    route = _compat.route_template(request.scope)
+    return build_event(
+        action,
+        outcome,
+        body=describe(route or "unmatched route"),
+        request=request,
+        route=route,
+        actor=request.actor(),
+        span=request.server_span,
+        extra=extra,
     )
 
 
@@ -70,14 +99,13 @@ def _add_actor(attributes: Attributes, actor: Actor) -> None:
         attributes["session.id"] = actor.session_id
 
 
-def _add_request(attributes: Attributes, request: RequestContext) -> None:
+def _add_request(attributes: Attributes, request: RequestContext, route: str | None) -> None:
     """Where it came from: request id, method, path, route, client and captured headers."""
     attributes["audit.request.id"] = request.request_id
     attributes["http.request.method"] = request.method
     attributes["url.path"] = request.path
     if request.query:
         attributes["url.query"] = request.query
-    route = _compat.route_template(request.scope)
     if route is not None:
         attributes["http.route"] = route
     if request.client_address is not None:

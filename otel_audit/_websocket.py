@@ -13,8 +13,7 @@ from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import _compat
-from ._build import Attributes, build_event
+from ._build import Attributes, build_request_event
 from ._context import RequestContext
 from ._event import WEBSOCKET_CONNECT, WEBSOCKET_DISCONNECT, Outcome
 
@@ -134,15 +133,12 @@ class _WebSocketSession:
         request = self._request
         auditor = request.auditor
         try:
-            where = _compat.route_template(request.scope) or "unmatched route"
-            event = build_event(
+            event = build_request_event(
                 action,
                 outcome,
-                body=f"WebSocket {where} {how}",
-                request=request,
-                actor=request.actor(),
-                span=request.server_span,
+                request,
                 extra=extra,
+                describe=lambda route: f"WebSocket {route} {how}",
             )
         except Exception as exc:
             auditor.lost(f"audit event audit.{action}", "build_error", exc, may_raise=False)
