@@ -52,7 +52,7 @@ def embedded_logger_provider(archive_dir: str, on_drop: DropSink) -> LoggerProvi
     """The process-wide private provider (one per archive folder), created on first use.
 
     Its losses go to the ``on_drop`` of the caller that created it, so each is counted
-    once even when several emitters share the provider.
+    once even when several apps' auditors share the provider.
     """
     with _lock:
         provider = _embedded.get(archive_dir)

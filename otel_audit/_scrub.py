@@ -24,7 +24,7 @@ _CACHEABLE_LENGTH: Final = 512
 
 
 class Scrubber:
-    """Redaction, size caps and pseudonymisation, configured once per emitter."""
+    """Redaction, size caps and pseudonymisation, configured once per app (by its auditor)."""
 
     def __init__(self, config: AuditConfig) -> None:
         self.enabled = config.redaction

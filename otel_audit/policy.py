@@ -38,16 +38,16 @@ status or class like '404' or '4xx'``.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cache
 from importlib import resources
-from typing import Any, Final, Literal, TypeAlias, get_args
+from typing import Final, Literal, TypeAlias, get_args
 
 import yaml
 
 from ._errors import AuditConfigError
+from ._policy_fields import FIELDS, FieldError, Matcher, normalise
 
 __all__ = ["LEVELS", "Level", "Policy", "Rule", "level_rank", "load_policy"]
 
@@ -57,10 +57,6 @@ LEVELS: Final[tuple[Level, ...]] = get_args(Level)
 
 _RANK: Final[dict[str, int]] = {level: rank for rank, level in enumerate(LEVELS)}
 _DEFAULT_LEVEL: Final[Level] = "metadata"
-_OUTCOMES: Final = ("success", "failure", "error")
-_METHOD_RE: Final = re.compile(r"[A-Z][A-Z0-9_-]*")  # an HTTP token, as written in a request
-_ACTION_GLOB_RE: Final = re.compile(r"[a-z0-9_.*?]+")  # action names are dotted lowercase
-_STATUS_RE: Final = re.compile(r"([1-5])(xx|[0-9][0-9])", re.IGNORECASE)
 _DEFAULT_RESOURCE: Final = "policies/default.yaml"
 
 
@@ -70,19 +66,6 @@ def level_rank(level: Level) -> int:
         return _RANK[level]
     except KeyError:
         raise AuditConfigError(f"unknown audit level {level!r}; expected one of {LEVELS}") from None
-
-
-class _FieldError(AuditConfigError):
-    """A rule field is invalid; :meth:`Policy.from_mapping` re-words it with source and index."""
-
-    def __init__(self, name: str, detail: str) -> None:
-        super().__init__(f"Rule.{name}: {detail}")
-        self.field = name
-        self.detail = detail
-
-
-# A matcher takes the attribute's value (never None: absence is decided before the call).
-_Matcher: TypeAlias = Callable[[object], bool]
 
 
 @dataclass(frozen=True)
@@ -111,19 +94,19 @@ class Rule:
     """Response status codes (``"404"``) or classes (``"4xx"``)."""
     actions: tuple[str, ...] = ()
     """Globs over ``audit.action``: ``http.request``, ``websocket.*``, ``user.*``."""
-    _checks: tuple[tuple[str, _Matcher], ...] = field(
+    _checks: tuple[tuple[str, Matcher], ...] = field(
         init=False, repr=False, compare=False, default=()
     )
 
     def __post_init__(self) -> None:
         if not isinstance(self.level, str) or self.level not in _RANK:
-            raise _FieldError("level", f"{self.level!r} is not one of {', '.join(LEVELS)}")
-        checks: list[tuple[str, _Matcher]] = []
-        for name in _FIELDS:
-            values = _normalise(name, getattr(self, name))
+            raise FieldError("level", f"{self.level!r} is not one of {', '.join(LEVELS)}")
+        checks: list[tuple[str, Matcher]] = []
+        for name in FIELDS:
+            values = normalise(name, getattr(self, name))
             object.__setattr__(self, name, values)
             if values:
-                checks.append((_FIELDS[name][0], _FIELDS[name][2](values)))
+                checks.append((FIELDS[name][0], FIELDS[name][2](values)))
         object.__setattr__(self, "_checks", tuple(checks))
 
     def matches(self, attributes: Mapping[str, object]) -> bool:
@@ -145,142 +128,6 @@ class Rule:
             elif not check(value):
                 return False
         return True if sure else None
-
-
-def _normalise(name: str, values: object) -> tuple[str, ...]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)):
-        raise _FieldError(name, f"must be a list of strings, got {type(values).__name__}")
-    if name != "status":
-        for value in values:
-            if type(value) is not str:
-                raise _FieldError(name, f"must be a list of strings, got {value!r} in it")
-    return tuple(dict.fromkeys(_FIELDS[name][1](name, v) for v in values))
-
-
-def _method(name: str, value: str) -> str:
-    if not _METHOD_RE.fullmatch(value.upper()):
-        raise _FieldError(name, f"{value!r} is not an HTTP method name")
-    return value.upper()
-
-
-def _identifier(name: str, value: str) -> str:
-    if not value:
-        raise _FieldError(name, "an empty string never matches")
-    return value
-
-
-def _outcome(name: str, value: str) -> str:
-    if value not in _OUTCOMES:
-        raise _FieldError(name, f"{value!r} is not one of {', '.join(_OUTCOMES)}")
-    return value
-
-
-def _status(name: str, value: object) -> str:
-    # YAML reads an unquoted 404 as an int; accept it as the obvious spelling (not a bool).
-    text = str(value) if type(value) is int else value
-    if not isinstance(text, str) or not _STATUS_RE.fullmatch(text):
-        raise _FieldError(name, f"{value!r} is not a status or class like '404' or '4xx'")
-    return text.lower()
-
-
-def _route_glob(name: str, value: str) -> str:
-    if not value.startswith(("/", "**")):
-        raise _FieldError(name, f"{value!r} must start with '/' (routes are full templates)")
-    if any("**" in segment and segment != "**" for segment in value.split("/")):
-        raise _FieldError(name, f"{value!r}: '**' must be a whole segment")
-    return value
-
-
-def _action_glob(name: str, value: str) -> str:
-    if not _ACTION_GLOB_RE.fullmatch(value) or "**" in value:
-        raise _FieldError(name, f"{value!r} is not a glob over dotted lowercase actions (user.*)")
-    return value
-
-
-def _route_regex(glob: str) -> str:
-    """Regex source for a route glob; ``**`` segments swallow the slashes around them."""
-    segments = glob.split("/")
-    last = len(segments) - 1
-    parts: list[str] = []
-    separator = ""
-    for index, segment in enumerate(segments):
-        if segment == "**":
-            if last == 0:
-                parts.append(".*")
-            elif index == last:  # "/a/**": "/a" itself or anything below it
-                parts.append("(?:/.*)?")
-            else:  # "**/b" or "/a/**/b": zero or more whole segments, each with its slash
-                parts.append(separator + "(?:.*/)?")
-            separator = ""
-            continue
-        parts.append(separator)
-        parts.extend(_GLOB_SEGMENT.get(char, re.escape(char)) for char in segment)
-        separator = "/"
-    return "".join(parts)
-
-
-_GLOB_SEGMENT: Final = {"*": "[^/]*", "?": "[^/]"}
-_GLOB_ACTION: Final = {"*": ".*", "?": "."}
-
-
-def _glob_matcher(translate: Callable[[str], str]) -> Callable[[tuple[str, ...]], _Matcher]:
-    def factory(globs: tuple[str, ...]) -> _Matcher:
-        # One alternation compiled once per rule: a single fullmatch per event.
-        regex = re.compile("|".join(f"(?:{translate(glob)})" for glob in globs))
-
-        def check(value: object) -> bool:
-            return isinstance(value, str) and regex.fullmatch(value) is not None
-
-        return check
-
-    return factory
-
-
-def _action_regex(glob: str) -> str:
-    return "".join(_GLOB_ACTION.get(char, re.escape(char)) for char in glob)
-
-
-def _in_matcher(values: tuple[str, ...]) -> _Matcher:
-    wanted = frozenset(values)
-
-    def check(value: object) -> bool:
-        if isinstance(value, str):
-            return value in wanted
-        # user.roles is a sequence: any role held matches
-        return isinstance(value, Sequence) and any(
-            isinstance(item, str) and item in wanted for item in value
-        )
-
-    return check
-
-
-def _status_matcher(patterns: tuple[str, ...]) -> _Matcher:
-    codes = frozenset(int(p) for p in patterns if p.isdigit())
-    classes = frozenset(int(p[0]) for p in patterns if not p.isdigit())
-
-    def check(value: object) -> bool:
-        if isinstance(value, str) and value.isdigit():
-            value = int(value)
-        if type(value) is not int:
-            return False
-        return value in codes or value // 100 in classes
-
-    return check
-
-
-# field -> (attribute it reads, value validator, matcher factory)
-_FIELDS: Final[
-    dict[str, tuple[str, Callable[[str, Any], str], Callable[[tuple[str, ...]], _Matcher]]]
-] = {
-    "methods": ("http.request.method", _method, _in_matcher),
-    "routes": ("http.route", _route_glob, _glob_matcher(_route_regex)),
-    "users": ("user.id", _identifier, _in_matcher),
-    "roles": ("user.roles", _identifier, _in_matcher),
-    "tenants": ("tenant.id", _identifier, _in_matcher),
-    "outcomes": ("audit.outcome", _outcome, _in_matcher),
-    "status": ("http.response.status_code", _status, _status_matcher),
-    "actions": ("audit.action", _action_glob, _glob_matcher(_action_regex)),
-}
 
 
 @dataclass(frozen=True)
@@ -385,18 +232,18 @@ def _rule(item: object, where: str) -> Rule:
     unknown = sorted(str(key) for key in item if key not in known)
     if unknown:
         raise AuditConfigError(
-            f"{where}.{unknown[0]}: unknown field; expected level or one of {', '.join(_FIELDS)}"
+            f"{where}.{unknown[0]}: unknown field; expected level or one of {', '.join(FIELDS)}"
         )
     if "level" not in item:
         raise AuditConfigError(f"{where}.level: missing (one of {', '.join(LEVELS)})")
-    for name in _FIELDS:
+    for name in FIELDS:
         if item.get(name, None) == []:
             raise AuditConfigError(
                 f"{where}.{name}: empty list matches nothing; leave the field out to match all"
             )
     try:
         return Rule(**{str(key): value for key, value in item.items()})
-    except _FieldError as exc:
+    except FieldError as exc:
         raise AuditConfigError(f"{where}.{exc.field}: {exc.detail}") from None
 
 
