@@ -123,6 +123,10 @@ def test_pii_corpus_leaves_no_trace(stack: AuditStack) -> None:
     assert sorted(e.event_name for e in archived) == sorted(
         ["audit.http.request", "audit.pii.submitted"] * len(PII_SAMPLES)
     )
+    # The default audit policy records POST bodies: the corpus also travels in the request
+    # body attribute, through both layers (a channel the collector must mask too).
+    requests = [e for e in archived if e.event_name == "audit.http.request"]
+    assert all("audit.request.body" in e.attributes for e in requests)
     event_ids = {str(e.attributes["audit.event.id"]) for e in archived}
     wait_for_logs(stack, event_ids, BACKEND_PATIENCE)
     poll(
