@@ -9,7 +9,13 @@ All share the same FastAPI app, tracing and metrics; they differ only in auditin
   of the contract must do (one SDK log record and one same-attribute span event per request);
 * ``span_event_floor_app``: the contract floor's span event alone, no log record;
 * ``audited_archive_app``: the same plus ``otel_audit.instrument_app`` with no provider, so
-  the library's embedded default writes its local archive (``OTEL_AUDIT_ARCHIVE_DIR``).
+  the library's embedded default writes its local archive (``OTEL_AUDIT_ARCHIVE_DIR``);
+* ``audited_metadata_app`` / ``audited_request_app``: as ``audited_otlp_app`` with a policy of
+  one rule, every event at ``metadata`` / at ``request`` level (the request body captured,
+  parsed and redacted).
+
+Every app serves the same endpoints (:mod:`bench.endpoints`): ``GET /items/{item_id}`` and
+``POST /items`` with a JSON body.
 
 Factories (not module-level apps) so one process builds only the providers it serves.
 """
@@ -32,11 +38,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 import otel_audit
+from otel_audit.policy import Level, Policy, Rule
 
 from .contract_floor import ContractFloorMiddleware
+from .endpoints import add_endpoints
 
 SINK_URL_ENV = "BENCH_SINK_URL"
-ITEM_ROUTE = "/items/{item_id}"
 # Metrics are exported during a run (not only at exit) so their cost is in every variant.
 _METRIC_INTERVAL_MS = 5000
 
@@ -50,14 +57,11 @@ def _resource() -> Resource:
 
 
 def _traced_app() -> tuple[FastAPI, MeterProvider]:
-    """The baseline: a trivial endpoint, traced by the contrib instrumentation."""
+    """The baseline: two trivial endpoints, traced by the contrib instrumentation."""
     # FastAPI's native telemetry would start a second set of spans next to the contrib
     # instrumentation's; the baseline is the contrib instrumentation alone.
     app = FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False})
-
-    @app.get(ITEM_ROUTE)
-    async def read_item(item_id: int) -> dict[str, object]:
-        return {"item_id": item_id, "name": "widget", "in_stock": True}
+    add_endpoints(app)
 
     tracer_provider = TracerProvider(resource=_resource())
     tracer_provider.add_span_processor(
@@ -106,6 +110,20 @@ def audited_otlp_app() -> FastAPI:
 def audited_otlp_minimal_span_app() -> FastAPI:
     """As audited_otlp_app, with span events reduced to the ids (span_event_detail=minimal)."""
     return _audited_otlp(otel_audit.AuditConfig(span_event_detail="minimal"))
+
+
+def _one_level(level: Level) -> otel_audit.AuditConfig:
+    return otel_audit.AuditConfig(policy=Policy((Rule(level=level),)))
+
+
+def audited_metadata_app() -> FastAPI:
+    """As audited_otlp_app, every event at ``metadata`` level (no body, whatever the method)."""
+    return _audited_otlp(_one_level("metadata"))
+
+
+def audited_request_app() -> FastAPI:
+    """As audited_otlp_app, every event at ``request`` level: the request body is recorded."""
+    return _audited_otlp(_one_level("request"))
 
 
 def contract_floor_app() -> FastAPI:

@@ -4,6 +4,12 @@ Each run starts a fresh uvicorn process (one worker, pinned to core 0), warms it
 wrk, measures with wrk (pinned to core 1, next to the sink), stops the app (which flushes
 its telemetry into the sink) and checks what arrived. Variants alternate within a run
 (ABC, CBA, ABC, ...) so slow drift of the machine cancels out of the ratios.
+
+Each variant loads one request for the whole run: ``GET /items/42`` (the original variants)
+or ``POST /items`` with a JSON body (``bench/endpoints.py``; wrk sends it through a Lua
+script). Each request has its own baseline in the same schedule, and a variant's ratio is
+against the baseline of its own request. ``--compare-with REV`` adds the audited app with
+``otel_audit`` from an earlier commit (``bench/worktree.py``, ``bench/rev_app.py``).
 """
 
 from __future__ import annotations
@@ -15,13 +21,15 @@ import signal
 import statistics
 import tempfile
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 from examples.stack import free_port
 
 from .apps import SINK_URL_ENV
+from .endpoints import CREATE_PATH, ITEM_PATH, NEW_ITEM_BODY, PLANTED
 from .processes import (
     APP_CORE,
     LOAD_CORE,
@@ -31,13 +39,13 @@ from .processes import (
     running,
     wait_http_ok,
 )
-from .wrk import WrkResult, run_wrk
+from .worktree import rev_argv, rev_environment, worktree
+from .wrk import WrkResult, post_script, run_wrk
 
 # Below this share of requests delivered, a variant's throughput is suspect: dropping
 # records is cheaper than exporting them.
 _DELIVERY_WARNING = 0.999
 _GOAL = 0.95
-_AUDITED = "audited_otlp_app"
 _FLOOR = "contract_floor_app"
 
 
@@ -47,23 +55,60 @@ class HttpSettings:
     warmup_seconds: float = 3.0
     connections: int = 32
     rounds: int = 3
+    variants: tuple[str, ...] = ()  # keys of VARIANTS (+ REV_VARIANTS); empty: all
+    compare_with: str | None = None  # a commit whose otel_audit is measured too
 
 
 @dataclass(frozen=True)
 class Variant:
+    key: str  # what --variants names
     label: str
     factory: str
     audit: str | None  # None, "otlp" or "archive": where audit records must show up
+    request: Literal["get", "post"] = "get"
+    # "request": every POST's record carries its body; "metadata": no record carries one.
+    level: Literal["metadata", "request"] | None = None
+    rev: str | None = None  # otel_audit (and bench.apps) from this commit's worktree
 
 
 VARIANTS = (
-    Variant("baseline (otel-instrumentation-fastapi)", "baseline_app", None),
-    Variant("audited (OTLP/HTTP)", "audited_otlp_app", "otlp"),
-    Variant("contract floor (OTLP/HTTP)", "contract_floor_app", "otlp"),
-    Variant("contract floor, span event only", "span_event_floor_app", None),
-    Variant("audited (local archive)", "audited_archive_app", "archive"),
-    Variant("audited (OTLP/HTTP, minimal span events)", "audited_otlp_minimal_span_app", "otlp"),
-)
+    Variant("baseline", "baseline (otel-instrumentation-fastapi)", "baseline_app", None),
+    Variant("audited", "audited (OTLP/HTTP)", "audited_otlp_app", "otlp"),
+    Variant("floor", "contract floor (OTLP/HTTP)", "contract_floor_app", "otlp"),
+    Variant("span-floor", "contract floor, span event only", "span_event_floor_app", None),
+    Variant("archive", "audited (local archive)", "audited_archive_app", "archive"),
+    Variant("minimal", "audited (OTLP/HTTP, minimal span events)",
+            "audited_otlp_minimal_span_app", "otlp"),
+    Variant("post-baseline", "baseline, POST", "baseline_app", None, "post"),
+    Variant("post-metadata", "audited, metadata level, POST", "audited_metadata_app", "otlp",
+            "post", "metadata"),
+    Variant("post-request", "audited, request level, POST", "audited_request_app", "otlp",
+            "post", "request"),
+)  # fmt: skip
+# With --compare-with REV: REV's audited (OTLP/HTTP) app, which knows only one level
+# (metadata), on each request; "@REV" in the label is replaced by the commit.
+REV_VARIANTS = (
+    Variant("rev", "audited (OTLP/HTTP) @REV", "audited_otlp_app", "otlp", level="metadata"),
+    Variant("post-rev", "audited (OTLP/HTTP) @REV, POST", "audited_otlp_app", "otlp", "post",
+            "metadata"),
+)  # fmt: skip
+_BASELINES = {"get": "baseline", "post": "post-baseline"}
+
+
+def select_variants(settings: HttpSettings) -> tuple[Variant, ...]:
+    """The variants a run measures: the chosen ones and the baseline of each request."""
+    known = list(VARIANTS)
+    if settings.compare_with is not None:
+        rev = settings.compare_with
+        known += [replace(v, label=v.label.replace("REV", rev), rev=rev) for v in REV_VARIANTS]
+    keys = {v.key for v in known}
+    unknown = [key for key in settings.variants if key not in keys]
+    if unknown:
+        hint = "" if settings.compare_with else " (rev variants need --compare-with)"
+        raise ValueError(f"unknown --variants {unknown}; choose from {sorted(keys)}{hint}")
+    wanted = set(settings.variants or keys)
+    wanted |= {_BASELINES[v.request] for v in known if v.key in wanted}
+    return tuple(v for v in known if v.key in wanted)
 
 
 @dataclass(frozen=True)
@@ -74,12 +119,14 @@ class RunResult:
     served: int  # every request the app answered: probes, warm-up and measured
     spans: int
     audit_records: int
+    request_bodies: int  # audit records carrying a request body
 
 
 @dataclass(frozen=True)
 class HttpReport:
     settings: HttpSettings
     server_args: list[str]
+    variants: tuple[Variant, ...]
     runs: list[RunResult]
 
     def median_rps(self, variant: Variant) -> float:
@@ -87,11 +134,16 @@ class HttpReport:
             r.measured.requests_per_second for r in self.runs if r.variant == variant
         )
 
+    def baseline(self, variant: Variant) -> Variant:
+        """The baseline measured on the same request as ``variant``."""
+        key = _BASELINES[variant.request]
+        return next(v for v in self.variants if v.key == key)
+
     def round_ratios(self, variant: Variant, reference: Variant) -> list[float]:
         """``variant`` / ``reference`` within each round: runs minutes apart, not a run apart."""
-        rps = {(r.variant.factory, r.round): r.measured.requests_per_second for r in self.runs}
+        rps = {(r.variant.key, r.round): r.measured.requests_per_second for r in self.runs}
         rounds = sorted({r.round for r in self.runs})
-        return [rps[variant.factory, n] / rps[reference.factory, n] for n in rounds]
+        return [rps[variant.key, n] / rps[reference.key, n] for n in rounds]
 
 
 def server_args() -> list[str]:
@@ -109,6 +161,15 @@ def uvicorn_argv(factory: str, port: int) -> list[str]:
     return pinned(
         APP_CORE,
         [python(), "-m", "uvicorn", f"bench.apps:{factory}", "--factory",
+         "--host", "127.0.0.1", "--port", str(port), *server_args()],
+    )  # fmt: skip
+
+
+def _rev_uvicorn_argv(factory: str, port: int, tree: Path) -> list[str]:
+    """The same under ``bench/rev_app.py``: REV's ``bench.apps`` and ``otel_audit``."""
+    return rev_argv(
+        "serve",
+        [f"__main__:{factory}", "--factory", "--app-dir", str(tree),
          "--host", "127.0.0.1", "--port", str(port), *server_args()],
     )  # fmt: skip
 
@@ -146,6 +207,7 @@ def _run_once(
     round_number: int,
     sink_url: str,
     settings: HttpSettings,
+    post: Path,
 ) -> RunResult:
     _sink_request(sink_url, "/reset", "POST")
     with tempfile.TemporaryDirectory(prefix="otel-audit-bench-") as archive:
@@ -153,35 +215,51 @@ def _run_once(
         if variant.audit == "archive":
             extra["OTEL_AUDIT_ARCHIVE_DIR"] = archive
         port = free_port()
-        url = f"http://127.0.0.1:{port}/items/42"
-        argv = uvicorn_argv(variant.factory, port)
+        base = f"http://127.0.0.1:{port}"
+        url, script = (
+            (base + CREATE_PATH, post) if variant.request == "post" else (base + ITEM_PATH, None)
+        )
+        tree = worktree(variant.rev) if variant.rev is not None else None
+        if tree is None:
+            argv, env = uvicorn_argv(variant.factory, port), child_environment(extra)
+        else:
+            argv, env = _rev_uvicorn_argv(variant.factory, port, tree), rev_environment(tree, extra)
         # SIGINT, not SIGTERM: uvicorn re-raises the signal it stopped on once it has shut
         # down, and a re-raised SIGTERM kills the process before atexit runs, so the OTel
         # providers would never flush what they still queue. SIGINT becomes
         # KeyboardInterrupt, and atexit runs.
         stop = signal.SIGINT
-        with running(variant.factory, argv, child_environment(extra), stop) as app:
-            probes = wait_http_ok(app, url)
-            warm = run_wrk(url, seconds=settings.warmup_seconds, connections=settings.connections)
-            measured = run_wrk(url, seconds=settings.seconds, connections=settings.connections)
+        with running(variant.key, argv, env, stop, cwd=tree) as app:
+            probes = wait_http_ok(app, base + ITEM_PATH)  # a GET: every app serves it
+            connections = settings.connections
+            warm = run_wrk(
+                url, seconds=settings.warmup_seconds, connections=connections, script=script
+            )
+            measured = run_wrk(
+                url, seconds=settings.seconds, connections=connections, script=script
+            )
             app.check_alive()
         # The app has exited: its providers flushed everything they still held.
         stats = json.loads(_sink_request(sink_url, "/stats"))
         archived = _archived_records(Path(archive))
-    exported_logs = stats.get("/v1/logs", {}).get("items", 0)
+    logs = stats.get("/v1/logs", {})
     result = RunResult(
         variant=variant,
         round=round_number,
         measured=measured,
         served=probes + warm.requests + measured.requests,
         spans=stats.get("/v1/traces", {}).get("items", 0),
-        audit_records=archived if variant.audit == "archive" else exported_logs,
+        audit_records=archived if variant.audit == "archive" else logs.get("items", 0),
+        request_bodies=logs.get("request_bodies", 0),
     )
-    _check(result, exported_logs)
+    _check(result, logs.get("items", 0), warm.requests + measured.requests)
+    leaks = {path: s["needle_bodies"] for path, s in stats.items() if s.get("needle_bodies")}
+    if leaks:
+        raise RuntimeError(f"{variant.label}: planted secrets reached the sink in clear: {leaks}")
     return result
 
 
-def _check(result: RunResult, exported_logs: int) -> None:
+def _check(result: RunResult, exported_logs: int, loaded: int) -> None:
     """Fail loudly when a run did not produce the telemetry its variant promises."""
     name = result.variant.label
     if result.spans == 0:
@@ -192,33 +270,53 @@ def _check(result: RunResult, exported_logs: int) -> None:
         raise RuntimeError(f"{name}: no audit record arrived ({result.variant.audit})")
     if result.variant.audit == "archive" and exported_logs:
         raise RuntimeError(f"{name}: audit records went over OTLP instead of the archive")
+    if result.variant.level == "metadata" and result.request_bodies:
+        raise RuntimeError(f"{name}: {result.request_bodies} records carry a request body")
+    # wrk's counts (warm-up + measured) miss requests in flight when it stops: never more.
+    if result.variant.level == "request" and result.request_bodies < loaded * _DELIVERY_WARNING:
+        raise RuntimeError(
+            f"{name}: {result.request_bodies:,} records with a request body for at least"
+            f" {loaded:,} POSTs"
+        )
 
 
-def _schedule(rounds: int) -> Iterator[tuple[int, Variant]]:
+def _schedule(rounds: int, variants: Sequence[Variant]) -> Iterator[tuple[int, Variant]]:
     for round_number in range(1, rounds + 1):
-        order = VARIANTS if round_number % 2 else tuple(reversed(VARIANTS))
+        order = variants if round_number % 2 else tuple(reversed(variants))
         for variant in order:
             yield round_number, variant
 
 
+def sink_argv(port: int) -> list[str]:
+    """The sink on the load core, told which planted values must never reach it."""
+    needles = [arg for value in PLANTED for arg in ("--needle", value)]
+    return pinned(LOAD_CORE, [python(), "-m", "bench.sink", "--port", str(port), *needles])
+
+
 def measure(settings: HttpSettings) -> HttpReport:
+    variants = select_variants(settings)
+    for rev in {v.rev for v in variants if v.rev is not None}:
+        worktree(rev)  # made (or checked) before the first run, not in the middle
     sink_port = free_port()
     sink_url = f"http://127.0.0.1:{sink_port}"
-    sink_argv = pinned(LOAD_CORE, [python(), "-m", "bench.sink", "--port", str(sink_port)])
     runs: list[RunResult] = []
-    with running("sink", sink_argv, child_environment()) as sink:
+    with (
+        running("sink", sink_argv(sink_port), child_environment()) as sink,
+        tempfile.TemporaryDirectory(prefix="otel-audit-wrk-") as scripts,
+    ):
+        post = post_script(Path(scripts), NEW_ITEM_BODY)
         wait_http_ok(sink, f"{sink_url}/stats")
-        for round_number, variant in _schedule(settings.rounds):
-            run = _run_once(variant, round_number, sink_url, settings)
+        for round_number, variant in _schedule(settings.rounds, variants):
+            run = _run_once(variant, round_number, sink_url, settings, post)
             print("  " + _run_line(run), flush=True)
             runs.append(run)
-    return HttpReport(settings, server_args(), runs)
+    return HttpReport(settings, server_args(), variants, runs)
 
 
 def _run_line(run: RunResult) -> str:
     m = run.measured
     line = (
-        f"round {run.round}  {run.variant.label:<40} {m.requests_per_second:>9,.0f} req/s"
+        f"round {run.round}  {run.variant.label:<42} {m.requests_per_second:>9,.0f} req/s"
         f"  p50 {m.latency_p50_ms:.2f} ms  p99 {m.latency_p99_ms:.2f} ms  spans {run.spans:,}"
     )
     if run.variant.audit is not None:
@@ -226,6 +324,8 @@ def _run_line(run: RunResult) -> str:
         line += f"  audit records {run.audit_records:,} (requests >= {run.served:,})"
         if run.audit_records < run.served * _DELIVERY_WARNING:
             line += "  WARNING: records lost"
+        if run.variant.level == "request":
+            line += f"  with request body {run.request_bodies:,}"
     return line
 
 
@@ -235,25 +335,32 @@ def format_report(report: HttpReport) -> list[str]:
     server = " ".join(report.server_args[5:])
     lines = [
         f"http throughput (wrk -t1 -c{s.connections} -d{s.seconds:g}s after a"
-        f" {s.warmup_seconds:g}s warm-up, {s.rounds} rounds, uvicorn 1 worker {server})"
+        f" {s.warmup_seconds:g}s warm-up, {s.rounds} rounds, uvicorn 1 worker {server};"
+        f" GET {ITEM_PATH}, POST {CREATE_PATH} with a {len(NEW_ITEM_BODY)}-byte JSON body)"
     ]
-    baseline = report.median_rps(VARIANTS[0])
-    for variant in VARIANTS:
+    for variant in report.variants:
         rps = report.median_rps(variant)
-        line = f"  {variant.label:<44} {rps:>7,.0f} req/s"
-        if variant is not VARIANTS[0]:
-            line += f"   ratio {rps / baseline:.3f}" + _spread(report, variant, VARIANTS[0])
+        line = f"  {variant.label:<46} {rps:>7,.0f} req/s"
+        baseline = report.baseline(variant)
+        if variant is not baseline:
+            ratio = rps / report.median_rps(baseline)
+            line += f"   ratio {ratio:.3f}" + _spread(report, variant, baseline)
             if variant.audit == "otlp" and variant.factory != _FLOOR:
                 line += f"  (goal >= {_GOAL})"
         lines.append(line)
-    by_factory = {variant.factory: variant for variant in VARIANTS}
-    audited = report.median_rps(by_factory[_AUDITED])
-    floor = report.median_rps(by_factory[_FLOOR])
-    spread = _spread(report, by_factory[_AUDITED], by_factory[_FLOOR])
-    lines.append(
-        f"  audited / contract floor: {audited / floor:.3f}{spread}  (1.0 = otel_audit costs"
-        " nothing beyond one SDK log record and one span event)"
-    )
+    by_key = {variant.key: variant for variant in report.variants}
+    pairs = [
+        ("audited", "floor", "audited / contract floor", " (1.0 = otel_audit costs nothing"
+         " beyond one SDK log record and one span event)"),
+        ("post-request", "post-metadata", "request level / metadata level, POST", ""),
+        ("audited", "rev", f"audited now / @{s.compare_with}, GET", ""),
+        ("post-metadata", "post-rev", f"metadata level now / @{s.compare_with}, POST", ""),
+    ]  # fmt: skip
+    for key, reference, name, note in pairs:
+        if key in by_key and reference in by_key:
+            a, b = by_key[key], by_key[reference]
+            ratio = report.median_rps(a) / report.median_rps(b)
+            lines.append(f"  {name}: {ratio:.3f}{_spread(report, a, b)}{note}")
     return lines
 
 

@@ -57,6 +57,7 @@ class ChildProcess:
         argv: Sequence[str],
         env: Mapping[str, str],
         stop_signal: signal.Signals = signal.SIGTERM,
+        cwd: Path | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -64,7 +65,7 @@ class ChildProcess:
         self.process = subprocess.Popen(
             self.argv,
             env=dict(env),
-            cwd=_PROJECT_ROOT,
+            cwd=cwd or _PROJECT_ROOT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
@@ -95,9 +96,10 @@ def running(
     argv: Sequence[str],
     env: Mapping[str, str],
     stop_signal: signal.Signals = signal.SIGTERM,
+    cwd: Path | None = None,
 ) -> Iterator[ChildProcess]:
     """Start a child for the duration of the block; stopped on exit, exception or Ctrl-C."""
-    child = ChildProcess(name, argv, env, stop_signal)
+    child = ChildProcess(name, argv, env, stop_signal, cwd)
     try:
         yield child
     finally:

@@ -1,5 +1,8 @@
 """``python -m bench.run``: HTTP throughput, record() cost and collector pipeline, one report.
 
+``--only asgi`` times the audited app in process (raw ASGI calls, microseconds per request),
+against ``--compare-with REV`` when given.
+
 Every number is a ratio against a baseline measured in the same run; nothing here asserts
 on time. ``--quick`` is a smoke run (seconds, not minutes); ``--only`` picks one part;
 ``--profile`` prints profiles (cProfile of ``record()``, py-spy of the apps, pprof of the
@@ -13,14 +16,22 @@ import os
 import shutil
 import sys
 
-from . import http_throughput, pipeline, profile_http, record_cost
+from . import asgi_cost, http_throughput, pipeline, profile_http, record_cost
 from .processes import stop_on_sigterm
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short smoke run")
-    parser.add_argument("--only", choices=("http", "record", "pipeline"), help="run one benchmark")
+    parser.add_argument(
+        "--only", choices=("http", "asgi", "record", "pipeline"), help="run one benchmark"
+    )
+    parser.add_argument(
+        "--compare-with",
+        metavar="REV",
+        help="http and asgi: also measure the audited app with otel_audit from commit REV"
+        " (a git worktree kept in .cache/bench-worktrees/REV)",
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -31,6 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     http.add_argument("--warmup", type=float, help="seconds of warm-up per run (3)")
     http.add_argument("--connections", type=int, help="wrk connections (32)")
     http.add_argument("--rounds", type=int, help="runs per variant, alternating (3)")
+    http.add_argument(
+        "--variants",
+        help="http: comma-separated variant keys (baselines are added); all when unset: "
+        + ", ".join(v.key for v in http_throughput.VARIANTS + http_throughput.REV_VARIANTS),
+    )
+    asgi = parser.add_argument_group("in-process cost (asgi)")
+    asgi.add_argument("--asgi-requests", type=int, help="requests per timed block (2000)")
+    asgi.add_argument("--asgi-blocks", type=int, help="timed blocks per case and process (7)")
+    asgi.add_argument("--asgi-processes", type=int, help="child processes per tree (2)")
     collector = parser.add_argument_group("collector pipeline")
     collector.add_argument("--batch", type=int, help="audit records per OTLP request (500)")
     collector.add_argument("--senders", type=int, help="load generator connections (4)")
@@ -49,6 +69,8 @@ def _http_settings(args: argparse.Namespace) -> http_throughput.HttpSettings:
         warmup_seconds=args.warmup if args.warmup is not None else base.warmup_seconds,
         connections=args.connections or base.connections,
         rounds=args.rounds or base.rounds,
+        variants=tuple(key for key in (args.variants or "").split(",") if key),
+        compare_with=args.compare_with,
     )
 
 
@@ -92,6 +114,14 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print("http runs:", flush=True)
         report += http_throughput.format_report(http_throughput.measure(_http_settings(args)))
+    if args.only in (None, "asgi"):
+        print("asgi runs:", flush=True)
+        requests = args.asgi_requests or (200 if args.quick else 2000)
+        blocks = args.asgi_blocks or (2 if args.quick else 7)
+        processes = args.asgi_processes or (1 if args.quick else 2)
+        trees = asgi_cost.measure(args.compare_with, requests, blocks, processes)
+        report += [""] if report else []
+        report += asgi_cost.format_report(trees, requests, blocks)
     if args.only in (None, "record"):
         report += [""] if report else []
         report += record_cost.format_report(record_cost.measure(iterations, repeats))

@@ -4,8 +4,9 @@ It shares a core with wrk, so the request path does as little as possible: parse
 head, read ``content-length`` bytes, keep them, answer. Counting the records inside the
 protobuf bodies happens only when ``GET /stats`` asks, after the load has stopped.
 
-Control endpoints: ``GET /stats`` (JSON: per path requests, bytes, items) and
-``POST /reset``. Run: ``python -m bench.sink --port PORT``.
+Control endpoints: ``GET /stats`` (JSON: per path requests, bytes, items, the bodies that
+contain a ``--needle`` value, and for ``/v1/logs`` the records carrying a request body) and
+``POST /reset``. Run: ``python -m bench.sink --port PORT [--needle TEXT ...]``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,17 @@ _LENGTH_REQUIRED = b"HTTP/1.1 411 Length Required\r\ncontent-length: 0\r\nconnec
 def _count_logs(body: bytes) -> int:
     request = ExportLogsServiceRequest.FromString(body)
     return sum(len(s.log_records) for r in request.resource_logs for s in r.scope_logs)
+
+
+def _count_request_bodies(body: bytes) -> int:
+    """Log records with an ``audit.request.body`` attribute (the ``request`` audit level)."""
+    request = ExportLogsServiceRequest.FromString(body)
+    return sum(
+        any(attribute.key == "audit.request.body" for attribute in record.attributes)
+        for r in request.resource_logs
+        for s in r.scope_logs
+        for record in s.log_records
+    )
 
 
 def _count_spans(body: bytes) -> int:
@@ -60,8 +72,10 @@ class _PathStats:
 class Sink:
     """Per-path counters; bodies are kept (a few MB per run) to be decoded on demand."""
 
-    def __init__(self) -> None:
+    def __init__(self, needles: tuple[bytes, ...] = ()) -> None:
         self.paths: dict[str, _PathStats] = {}
+        # Values that must never leave an app in clear (protobuf keeps strings as raw bytes).
+        self.needles = needles
 
     def received(self, path: str, body: bytes) -> None:
         stats = self.paths.setdefault(path, _PathStats())
@@ -75,7 +89,16 @@ class Sink:
         for path, stats in self.paths.items():
             count = _COUNTERS.get(path)
             items = sum(count(body) for body in stats.bodies) if count is not None else 0
-            report[path] = {"requests": stats.requests, "bytes": stats.size, "items": items}
+            report[path] = {
+                "requests": stats.requests,
+                "bytes": stats.size,
+                "items": items,
+                "needle_bodies": sum(
+                    any(needle in body for needle in self.needles) for body in stats.bodies
+                ),
+            }
+            if path == "/v1/logs":
+                report[path]["request_bodies"] = sum(map(_count_request_bodies, stats.bodies))
         return report
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -117,8 +140,8 @@ class Sink:
         return _OK
 
 
-async def serve(port: int) -> None:
-    sink = Sink()
+async def serve(port: int, needles: tuple[bytes, ...] = ()) -> None:
+    sink = Sink(needles)
     server = await asyncio.start_server(sink.handle, "127.0.0.1", port)
     async with server:
         await server.serve_forever()
@@ -127,9 +150,11 @@ async def serve(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--needle", action="append", default=[], help="must never arrive")
     args = parser.parse_args()
+    needles = tuple(needle.encode() for needle in args.needle)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.port))
+        asyncio.run(serve(args.port, needles))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from .processes import LOAD_CORE, pinned
 
@@ -32,8 +33,36 @@ class WrkResult:
     latency_p99_ms: float
 
 
-def run_wrk(url: str, *, seconds: float, connections: int, threads: int = 1) -> WrkResult:
-    """Load ``url`` for ``seconds``; raise :class:`WrkError` on any error or non-2xx."""
+def post_script(directory: Path, body: bytes, content_type: str = "application/json") -> Path:
+    """A wrk Lua script that makes every request a POST of ``body``, written to ``directory``.
+
+    wrk sends one static request when the script only sets ``wrk.method``, ``wrk.body`` and
+    ``wrk.headers`` (no ``request()`` function), so the script costs the load side nothing per
+    request; wrk adds the ``Content-Length`` itself.
+    """
+    text = body.decode()
+    if "]==]" in text:
+        raise ValueError("the body would end the Lua long string early")
+    script = directory / "post.lua"
+    script.write_text(
+        f'wrk.method = "POST"\nwrk.body = [==[{text}]==]\n'
+        f'wrk.headers["Content-Type"] = "{content_type}"\n'
+    )
+    return script
+
+
+def run_wrk(
+    url: str,
+    *,
+    seconds: float,
+    connections: int,
+    threads: int = 1,
+    script: Path | None = None,
+) -> WrkResult:
+    """Load ``url`` for ``seconds``; raise :class:`WrkError` on any error or non-2xx.
+
+    ``script`` is a wrk Lua script (``-s``), e.g. :func:`post_script`; without it wrk GETs.
+    """
     argv = pinned(
         LOAD_CORE,
         [
@@ -44,6 +73,7 @@ def run_wrk(url: str, *, seconds: float, connections: int, threads: int = 1) -> 
             "--latency",
             "-H",
             f"User-Agent: {_USER_AGENT}",
+            *(["-s", str(script)] if script is not None else []),
             url,
         ],
     )

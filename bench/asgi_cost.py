@@ -1,0 +1,129 @@
+"""Per-request cost of the audited app in process, today's tree against an earlier commit.
+
+wrk's run-to-run noise (about ±5%) hides changes of a few percent; this drives the same
+apps with raw ASGI calls in one process (``bench/asgi_driver.py``: sequential requests, best
+block per case) and reports microseconds per request. Each tree runs in its own child
+process pinned to the app core: today's with ``python -m bench.asgi_driver``, the earlier
+commit's through ``bench/rev_app.py`` (``otel_audit`` and ``bench.apps`` from its worktree).
+Children alternate (now, REV, REV, now, ...) and every case's figure is its best block over
+all of its tree's processes. Every child also times the unaudited baseline, so the library's
+own cost is ``audited - baseline`` measured in the same process on the same request.
+
+The apps export to the same loopback sink as the HTTP benchmark (on the load core), so the
+exporter threads take their share of the GIL as they do in production.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from examples.stack import free_port
+
+from .apps import SINK_URL_ENV
+from .http_throughput import sink_argv
+from .processes import APP_CORE, child_environment, pinned, python, running, wait_http_ok
+from .worktree import rev_argv, rev_environment, worktree
+
+Case = tuple[str, str, str]  # label, factory, request (get | post)
+NOW_CASES: tuple[Case, ...] = (
+    ("baseline, GET", "baseline_app", "get"),
+    ("audited (default policy), GET", "audited_otlp_app", "get"),
+    ("audited, metadata level, GET", "audited_metadata_app", "get"),
+    ("baseline, POST", "baseline_app", "post"),
+    ("audited, metadata level, POST", "audited_metadata_app", "post"),
+    ("audited, request level, POST", "audited_request_app", "post"),
+)
+# The earlier tree has one level (metadata) and only these two factories.
+REV_CASES: tuple[Case, ...] = (
+    ("baseline, GET", "baseline_app", "get"),
+    ("audited, GET", "audited_otlp_app", "get"),
+    ("baseline, POST", "baseline_app", "post"),
+    ("audited, POST", "audited_otlp_app", "post"),
+)
+# (now's case, REV's case): the metadata path before and after, on each request.
+_PAIRS = (
+    ("audited (default policy), GET", "audited, GET"),
+    ("audited, metadata level, GET", "audited, GET"),
+    ("audited, metadata level, POST", "audited, POST"),
+)
+
+
+@dataclass
+class TreeTimes:
+    name: str  # "now" or the commit
+    blocks: dict[str, list[list[float]]] = field(default_factory=dict)  # per process
+
+    def best(self, label: str) -> float:
+        return min(min(blocks) for blocks in self.blocks[label])
+
+    def process_bests(self, label: str) -> list[float]:
+        return [min(blocks) for blocks in self.blocks[label]]
+
+    def own_cost(self, label: str) -> float:
+        """Best audited minus best baseline on the same request, in this tree's processes."""
+        return self.best(label) - self.best(f"baseline, {label.rsplit(', ', 1)[1]}")
+
+
+def _child(argv: list[str], env: dict[str, str], cwd: Path | None) -> dict[str, list[float]]:
+    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv} exited with {done.returncode}:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return {label: figures["blocks_us"] for label, figures in result.items()}
+
+
+def measure(rev: str | None, requests: int, blocks: int, processes: int) -> list[TreeTimes]:
+    trees = [TreeTimes("now")] + ([TreeTimes(rev)] if rev is not None else [])
+    tree = worktree(rev) if rev is not None else None
+    sink_port = free_port()
+    sink_url = f"http://127.0.0.1:{sink_port}"
+    timing = ["--requests", str(requests), "--blocks", str(blocks)]
+    with running("sink", sink_argv(sink_port), child_environment()) as sink:
+        wait_http_ok(sink, f"{sink_url}/stats")
+        extra = {SINK_URL_ENV: sink_url}
+        for number in range(processes):
+            order = trees if number % 2 == 0 else list(reversed(trees))
+            for times in order:
+                if times.name == "now":
+                    cases = json.dumps(NOW_CASES)
+                    argv = pinned(
+                        APP_CORE, [python(), "-m", "bench.asgi_driver", "--cases", cases, *timing]
+                    )
+                    result = _child(argv, child_environment(extra), None)
+                elif tree is not None:
+                    cases = json.dumps(REV_CASES)
+                    argv = rev_argv("asgi-cost", ["--cases", cases, *timing])
+                    result = _child(argv, rev_environment(tree, extra), tree)
+                print(f"  asgi process {number + 1} ({times.name}) done", flush=True)
+                for label, block_times in result.items():
+                    times.blocks.setdefault(label, []).append(block_times)
+    return trees
+
+
+def format_report(trees: list[TreeTimes], requests: int, blocks: int) -> list[str]:
+    processes = len(next(iter(trees[0].blocks.values())))
+    lines = [
+        f"in-process cost per request (raw ASGI, sequential; best of {blocks} blocks of"
+        f" {requests:,} requests, {processes} process(es) per tree)"
+    ]
+    for times in trees:
+        lines.append(f"  {times.name}:")
+        for label in times.blocks:
+            per_process = ", ".join(f"{t:.1f}" for t in times.process_bests(label))
+            line = f"    {label:<34} {times.best(label):>8.1f} us  (per process {per_process})"
+            if not label.startswith("baseline"):
+                line += f"  audited - baseline {times.own_cost(label):+.1f} us"
+            lines.append(line)
+    if len(trees) == 2:
+        now, before = trees
+        lines.append(f"  metadata path, now vs {before.name} (otel_audit's own cost per request):")
+        for now_label, rev_label in _PAIRS:
+            a, b = now.own_cost(now_label), before.own_cost(rev_label)
+            lines.append(
+                f"    {now_label:<34} {a:+7.1f} us vs {b:+7.1f} us  ({a - b:+.1f} us;"
+                f" whole request {now.best(now_label) / before.best(rev_label):.3f}x)"
+            )
+    return lines
