@@ -17,7 +17,7 @@ from opentelemetry.context import Context
 from opentelemetry.util.types import Attributes
 
 from ._event import SEVERITY, AuditEvent
-from ._pipeline import DropSink
+from ._export_queue import DropSink
 from ._providers import resolve_logger_provider
 from ._selftelemetry import SCOPE_NAME
 from ._version import __version__

@@ -20,10 +20,10 @@ from opentelemetry.sdk.resources import Resource
 
 from ._archive_exporter import ArchiveLogExporter
 from ._compat import logger_provider_delivers
-from ._pipeline import AccountedBatchProcessor, DropSink
+from ._export_queue import AccountedBatchProcessor, DropSink
 
 # A larger queue than the SDK default (2048), so an audit burst survives an exporter pause;
-# beyond it new records are refused and counted (see _pipeline).
+# beyond it new records are refused and counted (see _export_queue).
 _QUEUE_SIZE = 65536
 
 _lock = threading.Lock()

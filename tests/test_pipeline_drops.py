@@ -24,7 +24,7 @@ import otel_audit
 from otel_audit import AuditConfig
 from otel_audit._archive_exporter import ArchiveLogExporter
 from otel_audit._auditor import default_auditor
-from otel_audit._pipeline import AccountedBatchProcessor
+from otel_audit._export_queue import AccountedBatchProcessor
 
 from .conftest import counter_value
 
