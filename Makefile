@@ -39,9 +39,13 @@ unit: $(STAMP) e2e-deps
 
 test: lint typecheck unit
 
+# `exec`: the demo must be make's own child, never behind a shell, because make passes a
+# SIGTERM sent to it alone (`timeout make demo`, a service manager) on to its children, and
+# a shell in between would die of it without passing it on. SIGINT and SIGHUP are not passed
+# on by make: a terminal sends those to the whole foreground process group, demo included.
 demo: $(STAMP) collector
 	@$(MAKE) --no-print-directory backends OTEL_AUDIT_BACKENDS=victoria-logs
-	$(BIN)/python -m examples.demo $(ARGS)
+	exec $(BIN)/python -m examples.demo $(ARGS)
 
 # wrk is the load generator (Debian package); installed on demand where we are root.
 bench: $(STAMP)

@@ -4,8 +4,8 @@ Starts VictoriaLogs (and VictoriaTraces where it is installed), the otelcol-audi
 collector and the demo app under ``opentelemetry-instrument`` (real processes on loopback),
 plays a realistic session (two tenants, logins including failed ones, create/update/delete,
 a role change, a forbidden access, a WebSocket session), then prints where to look and a
-summary read back from the collector's archive. Keeps running until Ctrl-C, or exits at
-once with ``--once``.
+summary read back from the collector's archive. Keeps running until Ctrl-C, SIGTERM or
+SIGHUP, or exits at once with ``--once``; either way every process it started is stopped.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import os
 import shutil
 import signal
 import sys
 import time
 import urllib.parse
 from pathlib import Path
+from types import FrameType
 
 import httpx
 import websockets
@@ -95,7 +97,8 @@ async def _websocket_session(base_url: str, token: str) -> None:
 
 def summarise(events: list[ArchivedEvent], archive: Path) -> str:
     """A readable summary of the archive: counts per event and outcome, then the trail."""
-    lines = [f"{len(events)} audit events in {archive.relative_to(ROOT)}", ""]
+    shown = archive.relative_to(ROOT) if archive.is_relative_to(ROOT) else archive
+    lines = [f"{len(events)} audit events in {shown}", ""]
     counts = collections.Counter(
         (e.event_name, str(e.attributes.get("audit.outcome"))) for e in events
     )
@@ -137,17 +140,66 @@ def _where_to_look(stack: Stack, app_port: int) -> str:
     ]
     if "victoria-traces" in stack.services:
         lines.append(f"VictoriaTraces UI:      {stack.traces_url}/select/vmui/")
-    lines.append(f"Audit archive:          {stack.archive_dir}")
+    lines.append(f"Collector archive:      {stack.archive_dir}")
     return "\n".join(lines)
+
+
+# Ctrl-C; `kill`, `timeout`, make passing on its SIGTERM, a service manager; a closed terminal.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class StopSignals:
+    """Turns the first stop signal into KeyboardInterrupt, Ctrl-C's clean shutdown path.
+
+    Python's defaults end the process at once on SIGTERM and SIGHUP, skipping the ``finally``
+    that stops the backends, the collector and the app (they run in their own sessions, so
+    no signal reaches them otherwise). A signal during the shutdown is only remembered:
+    ``timeout`` and make may both send SIGTERM, and the second must not cut it short.
+    """
+
+    def __init__(self) -> None:
+        self.received: signal.Signals | None = None
+        self.stopping = False
+
+    def install(self) -> None:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None:
+            return
+        self.received = signal.Signals(signum)
+        if not self.stopping:
+            raise KeyboardInterrupt
+
+    def shutting_down(self) -> None:
+        """From now on a stop signal is only remembered: the shutdown is already under way."""
+        self.stopping = True
+
+    def exit_as_signalled(self) -> None:
+        """End the process by the signal that stopped it, so a shell or make knows why."""
+        if self.received is None:
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(self.received, signal.SIG_DFL)
+        os.kill(os.getpid(), self.received)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--once", action="store_true", help="run the session and exit")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=WORKDIR,
+        help=f"folder for data and logs, wiped first (default: {WORKDIR.relative_to(ROOT)})",
+    )
     args = parser.parse_args()
-    shutil.rmtree(WORKDIR, ignore_errors=True)
-    WORKDIR.mkdir(parents=True)
-    stack = Stack(WORKDIR)
+    workdir: Path = args.workdir.resolve()
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    stack = Stack(workdir)
     names = ["victoria-logs", "otelcol-audit"]
     if (BIN / "victoria-traces").exists():
         names.insert(1, "victoria-traces")
@@ -156,6 +208,8 @@ def main() -> None:
         print("processed by the collector but have no viewer in this demo.\n")
     app_port = free_port()
     app = _app_service(stack, app_port)
+    stop_signals = StopSignals()
+    stop_signals.install()
     try:
         stack.start(names)
         app.start()
@@ -165,16 +219,21 @@ def main() -> None:
         print(summarise(events, stack.archive_dir))
         print()
         print(_where_to_look(stack, app_port))
-        if args.once:
-            return
-        print("\nRunning until Ctrl-C.")
-        while app.running:
-            time.sleep(1)
+        if not args.once:
+            # Flushed: whoever watches the output (a pipe, a test) knows the demo is up.
+            print("\nRunning until Ctrl-C (or SIGTERM, SIGHUP).", flush=True)
+            while app.running:
+                time.sleep(1)
     except KeyboardInterrupt:
-        pass
+        name = stop_signals.received.name if stop_signals.received else "SIGINT"
+        print(f"\n{name}: stopping the demo app, the collector and the backends.", flush=True)
     finally:
-        app.stop(signal.SIGINT)
-        stack.stop()
+        stop_signals.shutting_down()
+        try:
+            app.stop(signal.SIGINT)
+        finally:
+            stack.stop()
+    stop_signals.exit_as_signalled()
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from examples.stack import free_port, stop_process
+from examples.stack import die_with_parent, free_port, stop_process
 
 __all__ = ["free_port", "running", "wait_for_port"]
 
@@ -50,6 +50,8 @@ def running(
             stdout=output,
             stderr=subprocess.STDOUT,
             cwd=cwd,
+            # A test run killed outright must not leave the server holding its port.
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 (only prctl, getppid, kill)
         )
         try:
             wait_for_port(port, process)
