@@ -12,7 +12,7 @@ from opentelemetry._logs import SeverityNumber
 
 from otel_audit import AuditConfig
 
-from .conftest import Telemetry, Tracing, audited_app
+from .conftest import Telemetry, Tracing, audited_app, needs_testclient_peer
 
 
 def _items_app(
@@ -39,6 +39,7 @@ def _items_app(
     return app
 
 
+@needs_testclient_peer
 def test_request_event_carries_the_schema_attributes(
     telemetry: Telemetry, tracing: Tracing
 ) -> None:

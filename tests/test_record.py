@@ -13,9 +13,10 @@ from opentelemetry._logs import SeverityNumber
 from otel_audit import Action, Actor, AuditConfig, AuditEventError, audited, record, set_actor
 from otel_audit.fastapi import instrument_app
 
-from .conftest import Telemetry, audited_app
+from .conftest import Telemetry, audited_app, needs_testclient_peer
 
 
+@needs_testclient_peer
 def test_record_inside_a_request_inherits_request_context(telemetry: Telemetry) -> None:
     """A business event carries the request's actor, request id, route, client and trace."""
     app = audited_app(telemetry)
