@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
 .PHONY: test lint typecheck unit e2e-deps demo bench clean
 
 include mk/build.mk
+include mk/compat.mk
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,7 +38,7 @@ e2e-deps: collector
 unit: $(STAMP) e2e-deps
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+test: lint typecheck unit compat
 
 # `exec`: the demo must be make's own child, never behind a shell, because make passes a
 # SIGTERM sent to it alone (`timeout make demo`, a service manager) on to its children, and
