@@ -129,7 +129,7 @@ async def update_document(document_id: str, body: DocumentIn, account: Account) 
     return document
 
 
-@app.delete("/documents/{document_id}", status_code=204)
+@app.delete("/documents/{document_id}", status_code=204, response_model=None)
 async def delete_document(document_id: str, account: Account) -> None:
     require_role(account, "admin")
     _owned(document_id, account)

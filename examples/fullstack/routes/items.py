@@ -51,7 +51,7 @@ def update_item(db: SessionDep, user: CurrentUser, item_id: int, update: ItemUpd
     return item
 
 
-@router.delete("/{item_id}", status_code=204)
+@router.delete("/{item_id}", status_code=204, response_model=None)
 def delete_item(db: SessionDep, user: CurrentUser, item_id: int) -> None:
     """Delete one of the caller's items."""
     crud.delete_item(db, _own_item(db, user, item_id).id)

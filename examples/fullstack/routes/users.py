@@ -69,7 +69,7 @@ def update_user(db: SessionDep, admin: SuperUser, user_id: int, update: UserUpda
     return user
 
 
-@router.delete("/{user_id}", status_code=204)
+@router.delete("/{user_id}", status_code=204, response_model=None)
 def delete_user(db: SessionDep, admin: SuperUser, user_id: int) -> None:
     """Close an account and delete its items."""
     user = _tenant_user(db, admin, user_id)
