@@ -43,6 +43,12 @@ REV_CASES: tuple[Case, ...] = (
     ("baseline, POST", "baseline_app", "post"),
     ("audited, POST", "audited_otlp_app", "post"),
 )
+# With a REV, today's process also times REV's library loaded as ``otel_audit_rev`` next to
+# today's (asgi_driver._rev_package): both in one process, the most precise comparison.
+SAME_PROCESS_CASES: tuple[Case, ...] = (
+    ("audited @REV, GET", "audited_rev_app", "get"),
+    ("audited @REV, POST", "audited_rev_app", "post"),
+)
 # (now's case, REV's case): the metadata path before and after, on each request.
 _PAIRS = (
     ("audited (default policy), GET", "audited, GET"),
@@ -53,26 +59,39 @@ _PAIRS = (
 
 @dataclass
 class TreeTimes:
+    """One tree's blocks, per case and process; ``clock`` is ``wall`` or ``cpu``."""
+
     name: str  # "now" or the commit
-    blocks: dict[str, list[list[float]]] = field(default_factory=dict)  # per process
+    blocks: dict[str, dict[str, list[list[float]]]] = field(default_factory=dict)
 
-    def best(self, label: str) -> float:
-        return min(min(blocks) for blocks in self.blocks[label])
+    def best(self, label: str, clock: str = "wall") -> float:
+        return min(self.process_bests(label, clock))
 
-    def process_bests(self, label: str) -> list[float]:
-        return [min(blocks) for blocks in self.blocks[label]]
+    def process_bests(self, label: str, clock: str = "wall") -> list[float]:
+        return [min(blocks) for blocks in self.blocks[clock][label]]
 
-    def own_cost(self, label: str) -> float:
+    def own_cost(self, label: str, clock: str = "wall") -> float:
         """Best audited minus best baseline on the same request, in this tree's processes."""
-        return self.best(label) - self.best(f"baseline, {label.rsplit(', ', 1)[1]}")
+        baseline = f"baseline, {label.rsplit(', ', 1)[1]}"
+        return self.best(label, clock) - self.best(baseline, clock)
+
+    def labels(self) -> list[str]:
+        return list(self.blocks.get("wall", {}))
+
+    def add(self, result: dict[str, dict[str, list[float]]]) -> None:
+        for label, figures in result.items():
+            for clock, key in (("wall", "blocks_us"), ("cpu", "blocks_cpu_us")):
+                self.blocks.setdefault(clock, {}).setdefault(label, []).append(figures[key])
 
 
-def _child(argv: list[str], env: dict[str, str], cwd: Path | None) -> dict[str, list[float]]:
+def _child(
+    argv: list[str], env: dict[str, str], cwd: Path | None
+) -> dict[str, dict[str, list[float]]]:
     done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{argv} exited with {done.returncode}:\n{done.stderr[-3000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    return {label: figures["blocks_us"] for label, figures in result.items()}
+    result: dict[str, dict[str, list[float]]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def measure(rev: str | None, requests: int, blocks: int, processes: int) -> list[TreeTimes]:
@@ -88,42 +107,61 @@ def measure(rev: str | None, requests: int, blocks: int, processes: int) -> list
             order = trees if number % 2 == 0 else list(reversed(trees))
             for times in order:
                 if times.name == "now":
-                    cases = json.dumps(NOW_CASES)
+                    cases = json.dumps(NOW_CASES + (SAME_PROCESS_CASES if tree else ()))
                     argv = pinned(
                         APP_CORE, [python(), "-m", "bench.asgi_driver", "--cases", cases, *timing]
                     )
-                    result = _child(argv, child_environment(extra), None)
+                    env = rev_environment(tree, extra) if tree else child_environment(extra)
+                    if tree:
+                        env["PYTHONPATH"] = child_environment()["PYTHONPATH"]  # today's tree
+                    result = _child(argv, env, None)
                 elif tree is not None:
                     cases = json.dumps(REV_CASES)
                     argv = rev_argv("asgi-cost", ["--cases", cases, *timing])
                     result = _child(argv, rev_environment(tree, extra), tree)
                 print(f"  asgi process {number + 1} ({times.name}) done", flush=True)
-                for label, block_times in result.items():
-                    times.blocks.setdefault(label, []).append(block_times)
+                times.add(result)
     return trees
 
 
 def format_report(trees: list[TreeTimes], requests: int, blocks: int) -> list[str]:
-    processes = len(next(iter(trees[0].blocks.values())))
+    processes = len(trees[0].blocks["wall"][trees[0].labels()[0]])
     lines = [
         f"in-process cost per request (raw ASGI, sequential; best of {blocks} blocks of"
-        f" {requests:,} requests, {processes} process(es) per tree)"
+        f" {requests:,} requests, {processes} process(es) per tree; wall clock, and CPU time"
+        " of the request thread)"
     ]
     for times in trees:
         lines.append(f"  {times.name}:")
-        for label in times.blocks:
-            per_process = ", ".join(f"{t:.1f}" for t in times.process_bests(label))
-            line = f"    {label:<34} {times.best(label):>8.1f} us  (per process {per_process})"
+        for label in times.labels():
+            per_process = ", ".join(f"{t:.0f}" for t in times.process_bests(label))
+            line = (
+                f"    {label:<32} wall {times.best(label):>6.1f} us (per process {per_process})"
+                f"  cpu {times.best(label, 'cpu'):>6.1f} us"
+            )
             if not label.startswith("baseline"):
-                line += f"  audited - baseline {times.own_cost(label):+.1f} us"
+                line += (
+                    f"  audited - baseline: wall {times.own_cost(label):+.1f},"
+                    f" cpu {times.own_cost(label, 'cpu'):+.1f} us"
+                )
             lines.append(line)
     if len(trees) == 2:
         now, before = trees
-        lines.append(f"  metadata path, now vs {before.name} (otel_audit's own cost per request):")
+        lines.append(f"  metadata path, now vs {before.name} in one process (audited - baseline):")
         for now_label, rev_label in _PAIRS:
-            a, b = now.own_cost(now_label), before.own_cost(rev_label)
-            lines.append(
-                f"    {now_label:<34} {a:+7.1f} us vs {b:+7.1f} us  ({a - b:+.1f} us;"
-                f" whole request {now.best(now_label) / before.best(rev_label):.3f}x)"
-            )
+            same = rev_label.replace("audited,", "audited @REV,")
+            parts = []
+            for clock in ("wall", "cpu"):
+                a, b = now.own_cost(now_label, clock), now.own_cost(same, clock)
+                whole = now.best(now_label, clock) / now.best(same, clock)
+                parts.append(f"{clock} {a:+.1f} vs {b:+.1f} us ({a - b:+.1f}; whole {whole:.3f}x)")
+            lines.append(f"    {now_label:<32} " + "; ".join(parts))
+        lines.append(f"  metadata path, now vs {before.name} in separate processes:")
+        for now_label, rev_label in _PAIRS:
+            parts = []
+            for clock in ("wall", "cpu"):
+                a, b = now.own_cost(now_label, clock), before.own_cost(rev_label, clock)
+                whole = now.best(now_label, clock) / before.best(rev_label, clock)
+                parts.append(f"{clock} {a:+.1f} vs {b:+.1f} us ({a - b:+.1f}; whole {whole:.3f}x)")
+            lines.append(f"    {now_label:<32} " + "; ".join(parts))
     return lines

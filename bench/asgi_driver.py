@@ -9,8 +9,13 @@ Each case is an app factory and a request (``get``: ``GET /items/42``; ``post``:
 ``POST /items`` with the JSON body of ``bench/endpoints.py``). Every factory is built once;
 requests are awaited one after another on one event loop (no server, no sockets, no
 concurrency), so a block's time per request is the app's own cost plus what its exporter
-threads take from it. After a warm-up per case, blocks alternate between cases (forward,
-then backward) with ``gc.collect()`` before each; the best block per case is the figure
+threads take from it. Each block is timed twice: wall clock, and the CPU time of the request
+thread alone (``time.thread_time``): the request path with the hand-off to the SDK's batch
+queues, without the exporter threads' encoding (it varies from block to block with how full
+the queues are, and the HTTP benchmark counts it) and without the time other processes of a
+shared machine take. After a warm-up per case, blocks
+alternate between cases (forward, then backward) with ``gc.collect()`` before each; the
+best block per case is the figure
 (the least disturbed by the rest of the machine, as ``timeit`` recommends). Any response
 other than 2xx fails the run. The result is one JSON object on the last line of stdout.
 """
@@ -110,15 +115,18 @@ async def _call(app: App, template: Mapping[str, Any], body: bytes) -> int:
     return status
 
 
-async def _block(app: App, template: Mapping[str, Any], body: bytes, requests: int) -> float:
-    """Microseconds per request over ``requests`` sequential calls."""
+async def _block(
+    app: App, template: Mapping[str, Any], body: bytes, requests: int
+) -> tuple[float, float]:
+    """Microseconds per request over ``requests`` sequential calls: wall, request-thread CPU."""
     gc.collect()
-    started = time.perf_counter_ns()
+    started, cpu_started = time.perf_counter_ns(), time.thread_time_ns()
     for _ in range(requests):
         status = await _call(app, template, body)
         if not 200 <= status < 300:
             raise RuntimeError(f"{template['method']} {template['path']} answered {status}")
-    return (time.perf_counter_ns() - started) / requests / 1000
+    cpu = time.thread_time_ns() - cpu_started
+    return (time.perf_counter_ns() - started) / requests / 1000, cpu / requests / 1000
 
 
 async def _measure(
@@ -126,7 +134,7 @@ async def _measure(
     cases: list[tuple[str, str, str]],
     requests: int,
     blocks: int,
-) -> dict[str, list[float]]:
+) -> dict[str, list[tuple[float, float]]]:
     apps: dict[str, App] = {}
     for _, factory, _ in cases:
         if factory not in factories:
@@ -136,7 +144,7 @@ async def _measure(
     requests_of = {label: _request(kind) for label, _, kind in cases}
     for label, factory, _ in cases:
         await _block(apps[factory], *requests_of[label], _WARMUP)
-    times: dict[str, list[float]] = {label: [] for label, _, _ in cases}
+    times: dict[str, list[tuple[float, float]]] = {label: [] for label, _, _ in cases}
     for number in range(blocks):
         order = cases if number % 2 == 0 else list(reversed(cases))
         for label, factory, _ in order:
@@ -156,14 +164,59 @@ def child_main(factories: Mapping[str, Callable[[], Any]], argv: list[str]) -> N
     ]
     times = asyncio.run(_measure(factories, cases, args.requests, args.blocks))
     result = {
-        label: {"best_us": min(ts), "median_us": statistics.median(ts), "blocks_us": ts}
+        label: {
+            "best_us": min(wall for wall, _ in ts),
+            "median_us": statistics.median(wall for wall, _ in ts),
+            "blocks_us": [wall for wall, _ in ts],
+            "blocks_cpu_us": [cpu for _, cpu in ts],
+        }
         for label, ts in times.items()
     }
     print(json.dumps(result), flush=True)
 
 
-if __name__ == "__main__":
+def _rev_package(tree: Path) -> ModuleType:
+    """``otel_audit`` of another tree as the package ``otel_audit_rev``, next to today's.
+
+    Its modules import each other relatively only, so both versions live in one process and
+    the comparison is free of the differences between processes.
+    """
+    folder = tree / "otel_audit"
+    spec = importlib.util.spec_from_file_location(
+        "otel_audit_rev", folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"asgi_driver: no otel_audit package in {tree}")
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["otel_audit_rev"] = package
+    spec.loader.exec_module(package)
+    if folder.resolve() not in Path(package.__file__ or "").resolve().parents:
+        raise SystemExit(f"asgi_driver: otel_audit_rev came from {package.__file__}")
+    return package
+
+
+def _main() -> None:
+    import os
+
     from bench import apps
 
     names = ("baseline_app", "audited_otlp_app", "audited_metadata_app", "audited_request_app")
-    child_main({name: getattr(apps, name) for name in names}, sys.argv[1:])
+    factories: dict[str, Callable[[], Any]] = {name: getattr(apps, name) for name in names}
+    tree = os.environ.get("BENCH_REV_TREE")
+    if tree is not None:
+        rev = _rev_package(Path(tree))
+
+        def audited_rev_app() -> Any:
+            """REV's audited_otlp_app (bench/apps.py is unchanged since) with REV's library."""
+            app, meter_provider = apps._traced_app()
+            rev.instrument_app(
+                app, logger_provider=apps._otlp_logger_provider(), meter_provider=meter_provider
+            )
+            return app
+
+        factories["audited_rev_app"] = audited_rev_app
+    child_main(factories, sys.argv[1:])
+
+
+if __name__ == "__main__":
+    _main()

@@ -71,6 +71,10 @@ def run_wrk(
             f"-c{connections}",
             f"-d{max(1, round(seconds))}s",
             "--latency",
+            # wrk's default (2 s) counts a request stalled by a busy machine as a socket
+            # error, which fails the whole run; a lost request still shows as one here.
+            "--timeout",
+            "10s",
             "-H",
             f"User-Agent: {_USER_AGENT}",
             *(["-s", str(script)] if script is not None else []),
