@@ -158,33 +158,79 @@ def encode_scope(scope: InstrumentationScope | None) -> str:
 
 
 def encode_log_record(record: ReadableLogRecord) -> str:
-    """One ``LogRecord`` object."""
+    """One ``LogRecord`` object, from an SDK log record."""
     log = record.log_record
+    return encode_log_fields(
+        timestamp_ns=log.timestamp,
+        observed_timestamp_ns=log.observed_timestamp,
+        severity_number=int(log.severity_number.value) if log.severity_number is not None else 0,
+        severity_text=log.severity_text,
+        body=log.body,
+        attributes=log.attributes,
+        dropped_attributes=record.dropped_attributes,
+        flags=int(log.trace_flags or 0),
+        trace_id=log.trace_id,
+        span_id=log.span_id,
+        event_name=log.event_name,
+    )
+
+
+def encode_log_fields(
+    *,
+    timestamp_ns: int | None,
+    observed_timestamp_ns: int | None,
+    severity_number: int,
+    severity_text: str | None,
+    body: object,
+    attributes: Mapping[str, object] | None,
+    dropped_attributes: int = 0,
+    flags: int = 0,
+    trace_id: int | None = None,
+    span_id: int | None = None,
+    event_name: str | None = None,
+) -> str:
+    """One ``LogRecord`` object from its fields (for writers that have no SDK record)."""
     parts: list[str] = []
-    if log.timestamp:
-        parts.append('"timeUnixNano":"' + str(int(log.timestamp)) + '"')
-    if log.observed_timestamp:
-        parts.append('"observedTimeUnixNano":"' + str(int(log.observed_timestamp)) + '"')
-    severity = int(log.severity_number.value) if log.severity_number is not None else 0
-    if severity:
-        parts.append('"severityNumber":' + str(severity))
-    if log.severity_text:
-        parts.append('"severityText":' + _json_string(str(log.severity_text)))
-    parts.append('"body":' + _value(log.body))
-    if log.attributes:
-        parts.append('"attributes":[' + _attributes(log.attributes) + "]")
-    if record.dropped_attributes:
-        parts.append('"droppedAttributesCount":' + str(int(record.dropped_attributes)))
-    flags = int(log.trace_flags or 0)
+    if timestamp_ns:
+        parts.append('"timeUnixNano":"' + str(int(timestamp_ns)) + '"')
+    if observed_timestamp_ns:
+        parts.append('"observedTimeUnixNano":"' + str(int(observed_timestamp_ns)) + '"')
+    if severity_number:
+        parts.append('"severityNumber":' + str(severity_number))
+    if severity_text:
+        parts.append('"severityText":' + _json_string(str(severity_text)))
+    parts.append('"body":' + _value(body))
+    if attributes:
+        parts.append('"attributes":[' + _attributes(attributes) + "]")
+    if dropped_attributes:
+        parts.append('"droppedAttributesCount":' + str(int(dropped_attributes)))
     if flags:
         parts.append('"flags":' + str(flags))
-    if log.trace_id:
-        parts.append(f'"traceId":"{log.trace_id:032x}"')
-    if log.span_id:
-        parts.append(f'"spanId":"{log.span_id:016x}"')
-    if log.event_name:
-        parts.append('"eventName":' + _json_string(str(log.event_name)))
+    if trace_id:
+        parts.append(f'"traceId":"{trace_id:032x}"')
+    if span_id:
+        parts.append(f'"spanId":"{span_id:016x}"')
+    if event_name:
+        parts.append('"eventName":' + _json_string(str(event_name)))
     return "{" + ",".join(parts) + "}"
+
+
+def encode_single_group_line(resource_text: str, scope_text: str, records: Sequence[str]) -> str:
+    """One ``ExportLogsServiceRequest`` line for log records of one resource and one scope.
+
+    ``resource_text`` and ``scope_text`` come from :func:`encode_resource` and
+    :func:`encode_scope` (computed once by a writer); ``records`` from
+    :func:`encode_log_fields`.
+    """
+    return (
+        '{"resourceLogs":[{"resource":'
+        + resource_text
+        + ',"scopeLogs":[{"scope":'
+        + scope_text
+        + ',"logRecords":['
+        + ",".join(records)
+        + "]}]}]}"
+    )
 
 
 def _encode_block(obj: Any, encode: Callable[[Any], str]) -> str:
