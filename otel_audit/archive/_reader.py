@@ -3,7 +3,9 @@
 Finds and orders the files and splits them into lines; :mod:`._otlp_json` decodes each
 line. Reads what the library's archive exporter writes and what the OpenTelemetry
 Collector's ``file`` exporter writes (``format: json``), including their rotated files and
-gzip-compressed ``.jsonl.gz`` copies. ``read_events`` flattens every line into
+gzip-compressed ``.jsonl.gz`` copies, and the library's spool
+(``<root>/<instance>/seg-<stamp>Z-<n>.jsonl[.open]``: closed and open segments of every
+instance folder, each folder in write order). ``read_events`` flattens every line into
 :class:`ArchivedEvent` objects, oldest file first.
 
 A damaged line (a write torn by a crash, garbage) is skipped and reported as an
@@ -28,6 +30,9 @@ from ._otlp_json import DECODE_ERRORS, decode_logs_request
 _logger = logging.getLogger("otel_audit")
 
 _SUFFIXES = (".jsonl", ".jsonl.gz")
+# Spool segments sort by name in write order; the open one is the same name plus ".open".
+_SPOOL_SEGMENT = re.compile(r"seg-\d{8}T\d{6}\.\d{6}Z-\d{6,}\.jsonl(?:\.open)?")
+_OPEN_SUFFIX = ".open"
 # ArchiveLogExporter backups: audit-20261122T055258123Z.jsonl, audit-20261122T055258123Z-1.jsonl
 _OWN_BACKUP = re.compile(r".+-(\d{8}T\d{9})Z(?:-(\d+))?\.jsonl(?:\.gz)?")
 # Collector (lumberjack) backups: audit-2026-11-22T05-52-58.123.jsonl
@@ -42,7 +47,10 @@ def iter_archive_files(path: str | os.PathLike[str]) -> list[Path]:
     A file is returned as is. For a directory: every ``*.jsonl`` / ``*.jsonl.gz`` in it
     (not recursive), rotated backups first, oldest first by the timestamp in their name
     (our ``name-YYYYMMDDTHHMMSSmmmZ[-n]`` and the collector's
-    ``name-YYYY-MM-DDTHH-MM-SS.mmm``), then live files by modification time.
+    ``name-YYYY-MM-DDTHH-MM-SS.mmm``), then live files by modification time. Spool
+    segments (``seg-…jsonl`` and the open ``seg-…jsonl.open``) in it, then in each
+    subfolder holding any (a spool root's instance folders, by name), follow in name order,
+    which is their write order.
     """
     root = Path(path)
     if not root.is_dir():
@@ -50,7 +58,21 @@ def iter_archive_files(path: str | os.PathLike[str]) -> list[Path]:
             raise FileNotFoundError(f"no audit archive at {root}")
         return [root]
     files = [p for p in root.iterdir() if p.name.endswith(_SUFFIXES) and p.is_file()]
-    return sorted(files, key=_reading_order)
+    segments = [p for p in files if _SPOOL_SEGMENT.fullmatch(p.name)]
+    files = sorted((p for p in files if p not in segments), key=_reading_order)
+    files += _spool_segments(root)
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        files += _spool_segments(folder)
+    return files
+
+
+def _spool_segments(folder: Path) -> list[Path]:
+    try:
+        names = [e.name for e in os.scandir(folder) if _SPOOL_SEGMENT.fullmatch(e.name)]
+    except OSError:  # a folder removed or unreadable meanwhile holds nothing to read
+        return []
+    # The open segment has the highest counter of its folder, so it sorts last as is.
+    return [folder / name for name in sorted(names)]
 
 
 def _reading_order(path: Path) -> tuple[int, str, int, str]:
@@ -89,7 +111,13 @@ def _log_read_error(error: ArchiveReadError) -> None:
 def _open_archive(file: Path) -> gzip.GzipFile | BufferedReader:
     if file.name.endswith(".gz"):
         return gzip.GzipFile(file, "rb")
-    return open(file, "rb")
+    try:
+        return open(file, "rb")
+    except FileNotFoundError:
+        if not file.name.endswith(_OPEN_SUFFIX):
+            raise
+        # The writer closed (renamed) the open segment between listing and opening.
+        return open(file.with_name(file.name.removesuffix(_OPEN_SUFFIX)), "rb")
 
 
 def _read_file(file: Path, report: Callable[[ArchiveReadError], None]) -> Iterator[ArchivedEvent]:
