@@ -28,6 +28,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".cache" / "bin"
 COLLECTOR_CONFIG = ROOT / "collector-config" / "otelcol-audit.yaml"
+# Feature gates every otelcol-audit process is started (and validated) with: the spool
+# receiver's delete_after_read is behind an alpha gate at v0.145.0 (collector-config/README.md).
+COLLECTOR_FEATURE_GATES = "filelog.allowFileDeletion"
+COLLECTOR_FLAGS = (f"--feature-gates={COLLECTOR_FEATURE_GATES}",)
 
 
 _LOWEST_PORT = 15000
@@ -236,6 +240,11 @@ class Stack:
         return self.workdir / "archive"
 
     @property
+    def spool_dir(self) -> Path:
+        """The spool root (OTEL_AUDIT_SPOOL_DIR) shared by this stack's apps and collector."""
+        return self.workdir / "spool"
+
+    @property
     def logs_url(self) -> str:
         return f"http://127.0.0.1:{self.logs_port}"
 
@@ -255,6 +264,8 @@ class Stack:
             "OTEL_AUDIT_COLLECTOR_HTTP": f"127.0.0.1:{self.http_port}",
             "OTEL_AUDIT_COLLECTOR_ARCHIVE_DIR": str(self.archive_dir),
             "OTEL_AUDIT_QUEUE_DIR": str(self.workdir / "queue"),
+            # The spool the collector reads (an app with transport=spool writes there).
+            "OTEL_AUDIT_SPOOL_DIR": str(self.spool_dir),
             "OTEL_AUDIT_LOGS_ENDPOINT": f"{self.logs_url}/insert/opentelemetry/v1/logs",
             "OTEL_AUDIT_TRACES_ENDPOINT": f"{self.traces_url}/insert/opentelemetry/v1/traces",
             "OTEL_AUDIT_COLLECTOR_HEALTH": f"127.0.0.1:{self.health_port}",
@@ -317,7 +328,7 @@ class Stack:
         names the log file, and the health URL follows ``OTEL_AUDIT_COLLECTOR_HEALTH``.
         """
         merged = {**self.collector_env(), **(env or {})}
-        command = [str(binary("otelcol-audit"))]
+        command = [str(binary("otelcol-audit")), *COLLECTOR_FLAGS]
         for path in (config or self.config, *overlays):
             command += ["--config", str(path)]
         return Service(

@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from examples.stack import ROOT, binary
+from examples.stack import COLLECTOR_FLAGS, ROOT, binary
 from otel_audit import AuditConfig
 
 CONFIGS = ROOT / "collector-config"
@@ -28,6 +28,7 @@ INVALID_EXPECTED = {
     "archive-empty-path.yaml": "path must be non-empty",
     "redaction-bad-regex.yaml": "error compiling regex",
     "routing-empty-table.yaml": "the routing table is empty",
+    "spool-delete-from-end.yaml": "'delete_after_read' cannot be used with 'start_at: end'",
     "transform-bad-ottl.yaml": 'undefined function "scrub_everything"',
     "undefined-processor.yaml": 'references processor "redaction/audit" which is not configured',
     "unknown-component.yaml": 'unknown type: "kafka"',
@@ -71,8 +72,10 @@ def _folder(path: str) -> PurePosixPath:
     return PurePosixPath(*PurePosixPath(path).parts)
 
 
-def _validate(*configs: Path) -> subprocess.CompletedProcess[str]:
-    command = [str(binary("otelcol-audit")), "validate"]
+def _validate(
+    *configs: Path, flags: tuple[str, ...] = COLLECTOR_FLAGS
+) -> subprocess.CompletedProcess[str]:
+    command = [str(binary("otelcol-audit")), "validate", *flags]
     for config in configs:
         command += ["--config", str(config)]
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
@@ -83,6 +86,35 @@ def test_shipped_configs_are_valid(names: list[str]) -> None:
     """The configs we ship (and the gateway overlay merged onto the main one) validate."""
     result = _validate(*(CONFIGS / name for name in names))
     assert result.returncode == 0, result.stderr
+
+
+def test_spool_receiver_needs_the_deletion_gate() -> None:
+    """Without --feature-gates=filelog.allowFileDeletion the shipped config is refused, by name."""
+    result = _validate(CONFIGS / "otelcol-audit.yaml", flags=())
+    assert result.returncode != 0
+    assert "requires feature gate 'filelog.allowFileDeletion'" in result.stdout + result.stderr
+
+
+def _spool_receiver() -> dict[str, object]:
+    config = yaml.safe_load((CONFIGS / "otelcol-audit.yaml").read_text())
+    return dict(config["receivers"]["otlpjsonfile/spool"])
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        # Closed segments only, from the spool root the library writes (its default too).
+        ("include", ["${env:OTEL_AUDIT_SPOOL_DIR:-./otel-audit-spool}/*/*.jsonl"]),
+        ("start_at", "beginning"),
+        ("storage", "file_storage/spool"),
+        ("delete_after_read", True),
+        # log.file.name on every record would change the events the library chained.
+        ("include_file_name", False),
+    ],
+)
+def test_spool_receiver_setting(setting: str, expected: object) -> None:
+    """The spool receiver reads the contract layout, from the start, with checkpoints."""
+    assert _spool_receiver()[setting] == expected
 
 
 def test_every_invalid_config_has_an_expectation() -> None:

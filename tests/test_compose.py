@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from examples.stack import COLLECTOR_CONFIG, Stack, binary
+from examples.stack import COLLECTOR_CONFIG, COLLECTOR_FLAGS, Stack, binary
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -177,10 +177,52 @@ def test_config_default_is_overridden_unless_right_in_a_container(name: str) -> 
     assert name in _environment("collector") or name in CONTAINER_SAFE_DEFAULTS
 
 
+def _collector_command() -> list[str]:
+    command = SERVICES["collector"]["command"]
+    return shlex.split(command) if isinstance(command, str) else [str(word) for word in command]
+
+
+def _collector_flags() -> list[str]:
+    """The compose collector's command-line flags other than its --config pair."""
+    command = _collector_command()
+    index = command.index("--config")
+    return command[:index] + command[index + 2 :]
+
+
+def test_compose_collector_has_the_feature_gates_the_tests_use() -> None:
+    """The compose collector is started with the same feature gates as the local stack."""
+    assert _collector_flags() == list(COLLECTOR_FLAGS)
+
+
+def test_app_and_collector_share_the_spool() -> None:
+    """App and collector name one spool folder, on one named volume mounted in both."""
+    app, collector = _environment("app"), _environment("collector")
+    assert app["OTEL_AUDIT_SPOOL_DIR"] == collector["OTEL_AUDIT_SPOOL_DIR"]
+
+    def volume_at(service: str, target: str) -> str | None:
+        for entry in SERVICES[service].get("volumes", []):
+            if isinstance(entry, str) and entry.split(":")[1:2] == [target]:
+                return entry.split(":")[0]
+            if isinstance(entry, dict) and entry.get("target") == target:
+                return str(entry.get("source"))
+        return None
+
+    volume = volume_at("app", app["OTEL_AUDIT_SPOOL_DIR"])
+    assert volume is not None, "the app's spool folder is not on a volume"
+    assert volume == volume_at("collector", collector["OTEL_AUDIT_SPOOL_DIR"])
+    assert volume in COMPOSE["volumes"]
+
+
 def test_collector_config_validates_with_the_compose_environment() -> None:
     """otelcol-audit accepts otelcol-audit.yaml with exactly the compose collector's variables."""
     result = subprocess.run(
-        [str(binary("otelcol-audit")), "validate", "--config", str(COLLECTOR_CONFIG)],
+        [
+            str(binary("otelcol-audit")),
+            "validate",
+            *_collector_flags(),
+            "--config",
+            str(COLLECTOR_CONFIG),
+        ],
         env=_environment("collector"),  # nothing from this shell, so no local value can help
         capture_output=True,
         text=True,
@@ -253,8 +295,7 @@ def test_image_is_the_pinned_version(service: str, repository: str, pin: str) ->
 
 def test_collector_runs_the_config_the_tests_run() -> None:
     """The compose collector runs collector-config/otelcol-audit.yaml, mounted read-only."""
-    command = SERVICES["collector"]["command"]
-    command = shlex.split(command) if isinstance(command, str) else list(command)
+    command = _collector_command()
     assert "--config" in command, command
     config_path = command[command.index("--config") + 1]
     mounted = {target: (source, ro) for source, target, ro in _bind_mounts("collector")}
