@@ -44,6 +44,10 @@ class ArchivedEvent:
     flags: int = 0
     dropped_attributes_count: int = 0
     """Attributes the producer dropped (over its limits) before the record was written."""
+    source_file: str | None = None
+    """The file the record was read from (``None`` when not read from a file)."""
+    line_number: int | None = None
+    """The 1-based line of ``source_file`` holding the record."""
 
     @property
     def timestamp(self) -> datetime:
