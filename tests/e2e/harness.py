@@ -89,6 +89,11 @@ class AuditStack:
     def archive_dir(self) -> Path:
         return self.stack.archive_dir
 
+    @property
+    def spool_dir(self) -> Path:
+        """The spool root the collector reads (OTEL_AUDIT_SPOOL_DIR in its environment)."""
+        return self.stack.spool_dir
+
     def collector_env(self) -> dict[str, str]:
         """otelcol-audit's environment, with traces going to the sink (or VictoriaTraces)."""
         env = self.stack.collector_env()
