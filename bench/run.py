@@ -1,7 +1,8 @@
 """``python -m bench.run``: HTTP throughput, record() cost and collector pipeline, one report.
 
 ``--only asgi`` times the audited app in process (raw ASGI calls, microseconds per request),
-against ``--compare-with REV`` when given.
+against ``--compare-with REV`` when given. ``--only spool`` measures the spool writer
+(durable lines/s from 8 threads, fail-closed wait latency).
 
 Every number is a ratio against a baseline measured in the same run; nothing here asserts
 on time. ``--quick`` is a smoke run (seconds, not minutes); ``--only`` picks one part;
@@ -16,7 +17,7 @@ import os
 import shutil
 import sys
 
-from . import asgi_cost, http_throughput, pipeline, profile_http, record_cost
+from . import asgi_cost, http_throughput, pipeline, profile_http, record_cost, spool
 from .processes import stop_on_sigterm
 
 
@@ -24,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short smoke run")
     parser.add_argument(
-        "--only", choices=("http", "asgi", "record", "pipeline"), help="run one benchmark"
+        "--only", choices=("http", "asgi", "record", "pipeline", "spool"), help="run one benchmark"
     )
     parser.add_argument(
         "--compare-with",
@@ -129,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         print("pipeline runs:", flush=True)
         report += [""] if report else []
         report += pipeline.format_report(pipeline.measure(_pipeline_settings(args)))
+    if args.only in (None, "spool"):
+        print("spool runs:", flush=True)
+        report += [""] if report else []
+        report += spool.format_report(spool.measure(2.0 if args.quick else 5.0))
     print()
     print("\n".join(report))
     return 0
