@@ -38,6 +38,7 @@ from opentelemetry.sdk.resources import Resource
 
 from otel_audit._transport._shipper import OtlpConfigError, OtlpTarget, SegmentShipper
 from otel_audit._transport._shipper_send import protobuf_request
+from otel_audit._transport._spool import SpoolWriter
 from otel_audit.archive._otlp_json import encode_logs_line
 
 from .test_otlp_json_oracle import LIMITS, _doubles_as_repr, _raise, batches, examples
@@ -618,3 +619,22 @@ def test_header_values_stay_out_of_errors_and_repr() -> None:
     assert "secret" not in str(raised.value)
     target = OtlpTarget.from_env({f"{E}ENDPOINT": "http://x", f"{E}HEADERS": "auth=s3cr3t"})
     assert "s3cr3t" not in repr(target)
+
+
+def test_segments_of_the_real_spool_writer_are_shipped(
+    tmp_path: Path, server: Server, counters: Counters
+) -> None:
+    """What SpoolWriter writes (rotated by size, then closed) arrives whole, in order."""
+    writer = SpoolWriter(tmp_path, INSTANCE, max_segment_bytes=600, on_drop=counters.drop)
+    shipper = make_shipper(tmp_path, server, counters)
+    shipper.start()
+    for body in EXPECTED:
+        commit = writer.append(line(body))
+        assert commit is not None
+        assert commit.wait(10)
+        shipper.wake()
+    writer.close()
+    shipper.wake()
+    wait_for(lambda: server.script.accepted == EXPECTED)
+    assert shipper.stop(timeout=5) is True
+    assert counters.drops == []
