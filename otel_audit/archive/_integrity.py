@@ -187,11 +187,10 @@ def _array(out: list[bytes], items: Sequence[object], depth: int) -> None:
 def _map(
     out: list[bytes], mapping: Mapping[Any, object], depth: int, skip: frozenset[str] = frozenset()
 ) -> None:
-    keys = sorted(mapping.keys() - skip) if skip else sorted(mapping)
-    if any(type(key) is not str for key in keys):
+    if any(type(key) is not str for key in mapping):
         # str() of every key first: keys with the same text collapse, the last one winning.
         mapping = {k if type(k) is str else str(k): v for k, v in mapping.items()}
-        keys = sorted(mapping.keys() - skip)
+    keys = sorted(mapping.keys() - skip) if skip else sorted(mapping)
     out.append(_u32(len(keys)))
     cache = _key_bytes
     for key in keys:
