@@ -44,10 +44,18 @@ class ArchivedEvent:
     flags: int = 0
     dropped_attributes_count: int = 0
     """Attributes the producer dropped (over its limits) before the record was written."""
-    source_file: str | None = None
-    """The file the record was read from (``None`` when not read from a file)."""
-    line_number: int | None = None
-    """The 1-based line of ``source_file`` holding the record."""
+
+    @property
+    def source_file(self) -> str | None:
+        """The file the record was read from (``None`` when ``source`` is not ``file:line``)."""
+        file, _, line = self.source.rpartition(":")
+        return file if file and line.isdigit() else None
+
+    @property
+    def line_number(self) -> int | None:
+        """The 1-based line of ``source_file`` holding the record (``None`` likewise)."""
+        file, _, line = self.source.rpartition(":")
+        return int(line) if file and line.isdigit() else None
 
     @property
     def timestamp(self) -> datetime:

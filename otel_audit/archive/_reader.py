@@ -138,11 +138,6 @@ def _read_file(file: Path, report: Callable[[ArchiveReadError], None]) -> Iterat
                 except DECODE_ERRORS as error:
                     report(ArchiveReadError(source, f"not an OTLP logs request: {error!r}"))
                     continue
-                for event in events:
-                    # The decoder made these objects for us alone: setting the frozen fields
-                    # in place costs a fraction of dataclasses.replace, per record.
-                    object.__setattr__(event, "source_file", str(file))
-                    object.__setattr__(event, "line_number", number)
-                    yield event
+                yield from events
     except (OSError, EOFError) as error:  # unreadable file, truncated gzip stream
         report(ArchiveReadError(str(file), f"could not read further: {error}"))

@@ -227,10 +227,8 @@ def verify_events(events: Iterable[ArchivedEvent], *, key: bytes | None = None) 
 
 
 def _location(event: ArchivedEvent) -> tuple[str | None, int | None]:
-    if event.source_file is not None:
-        return event.source_file, event.line_number
-    file, _, line = event.source.rpartition(":")
-    return (file, int(line)) if file and line.isdigit() else (event.source or None, None)
+    file = event.source_file
+    return (file, event.line_number) if file is not None else (event.source or None, None)
 
 
 def _read(state: _Instance, event: ArchivedEvent, instance_id: str, key: bytes | None) -> None:
