@@ -64,7 +64,7 @@ class AuditMiddleware:
             _current_request.reset(token)
 
     def _flush_on_shutdown(self, send: Send) -> Send:
-        """Flush queued audit events before the server is told shutdown is complete.
+        """Close the trail (flush, closing record) before the server is told shutdown is done.
 
         atexit is not enough: uvicorn re-raises SIGTERM after a graceful shutdown, and the
         process dies before atexit handlers run, losing the last batch.
@@ -72,7 +72,7 @@ class AuditMiddleware:
 
         async def lifespan_send(message: Message) -> None:
             if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
-                await anyio.to_thread.run_sync(self.auditor.flush)
+                await anyio.to_thread.run_sync(self.auditor.close)
             await send(message)
 
         return lifespan_send
@@ -104,7 +104,8 @@ class AuditMiddleware:
                         event.response_body = BodyCapture(_content_type(message), self._max_body)
                         waiting = event
                     elif event is not None:
-                        auditor.submit(event)
+                        # Under fail-closed, the response waits for the record to be durable.
+                        await auditor.settle_async(auditor.submit(event))
                 except AuditEmitError:
                     blocked = True
                     await send_unavailable(send)

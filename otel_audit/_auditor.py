@@ -21,12 +21,15 @@ from opentelemetry import _logs, metrics
 
 from ._actor import ActorResolver
 from ._config import AuditConfig
-from ._emitter import AuditEmitter
+from ._emitter import AuditEmitter, RecordSink
 from ._errors import AuditEmitError
 from ._event import AuditEvent
 from ._processors import Processor, processors_for, run
 from ._scrub import Scrubber
 from ._selftelemetry import SelfTelemetry
+from ._transport import Durable, choose_transport, wait_durable
+from ._transport._sdk import SdkSink
+from ._transport._spool import SpoolError
 from .policy import Policy, load_policy
 
 
@@ -51,35 +54,78 @@ class Auditor:
             captures_headers=bool(config.capture_headers),
             pseudonymise=config.pseudonymization_key is not None,
         )
+        self.transport = choose_transport(
+            config.transport, explicit_provider=logger_provider is not None
+        )
         self.emitter = AuditEmitter(
-            logger_provider=logger_provider,
-            archive_dir=config.archive_dir,
+            self._sink(logger_provider),
             span_events=config.span_events,
             span_event_detail=config.span_event_detail,
-            on_pipeline_drop=self.telemetry.drops,
             on_span_error=self.telemetry.error,
         )
 
-    def submit(self, event: AuditEvent, *, may_raise: bool = True) -> bool:
-        """Process and emit ``event``; False if the policy dropped it or it was lost.
+    def _sink(self, logger_provider: _logs.LoggerProvider | None) -> RecordSink:
+        config = self.config
+        if self.transport == "sdk":
+            return SdkSink(logger_provider, config.archive_dir, self.telemetry.drops)
+        from ._transport._shipper import OtlpTarget
+        from ._transport._spool_sink import sink_for
 
-        A loss is counted; with ``fail_closed`` (and ``may_raise``) it raises
-        :class:`AuditEmitError` instead of returning.
+        return sink_for(
+            config.spool_dir or config.archive_dir,
+            chain_key=config.chain_key,
+            ship_to=OtlpTarget.from_env() if self.transport == "otlp" else None,
+            on_drop=self.telemetry.drops,
+            on_error=self.telemetry.error,
+        )
+
+    def submit(self, event: AuditEvent, *, may_raise: bool = True) -> Durable | None:
+        """Process and emit ``event``: what to wait on for it to be durable, None if not kept.
+
+        None when the policy dropped it or it was lost. A loss is counted; with
+        ``fail_closed`` (and ``may_raise``) it raises :class:`AuditEmitError` instead.
         """
         try:
             processed = run(self.processors, event)
         except Exception as exc:
             self.lost(event.name, "process_error", exc, may_raise=may_raise)
-            return False
+            return None
         if processed is None:
-            return False
+            return None
         try:
-            self.emitter.emit(processed)
+            durable = self.emitter.emit(processed)
+        except SpoolError as exc:
+            # The spool counted it (spool_full, spool_write_error) where it happened.
+            if may_raise and self.config.fail_closed:
+                raise AuditEmitError(f"{event.name} was lost: {exc}") from exc
+            return None
         except Exception as exc:
             self.lost(event.name, "export_error", exc, may_raise=may_raise)
-            return False
+            return None
         self.telemetry.emitted.add(processed.action)
-        return True
+        return durable if durable is not None else HANDED_OVER
+
+    def settle(self, durable: Durable | None) -> None:
+        """Under ``fail_closed``, return only once ``durable`` is on disk, else raise."""
+        if durable is None or not self.config.fail_closed:
+            return
+        try:
+            on_disk = durable.wait(_DURABLE_TIMEOUT)
+        except Exception as exc:
+            raise AuditEmitError(f"audit event could not be made durable: {exc}") from exc
+        if not on_disk:
+            self.telemetry.error("durable_timeout")
+            raise AuditEmitError(f"audit event not on disk after {_DURABLE_TIMEOUT:g} s")
+
+    async def settle_async(self, durable: Durable | None) -> None:
+        """:meth:`settle` for the event loop: the wait runs off it."""
+        if durable is None or not self.config.fail_closed:
+            return
+        try:
+            await wait_durable(durable, _DURABLE_TIMEOUT)
+        except AuditEmitError:
+            self.telemetry.error("durable_timeout")
+            raise
 
     def lost(self, what: str, reason: str, exc: BaseException, *, may_raise: bool = True) -> None:
         """Count a lost event; with ``fail_closed`` (and ``may_raise``) raise instead."""
@@ -87,13 +133,32 @@ class Auditor:
         if may_raise and self.config.fail_closed:
             raise AuditEmitError(f"{what} was lost: {reason}") from exc
 
-    def flush(self, timeout_millis: int = 10_000) -> bool:
-        """Export every queued audit event now (blocking); False if that did not finish."""
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Deliver every queued audit record now (blocking); False if that did not finish."""
         try:
-            return self.emitter.flush(timeout_millis)
+            return self.emitter.sink.flush(timeout)
         except Exception as exc:
             self.telemetry.error("flush_error", exc)
             return False
+
+    def close(self, timeout: float = 10.0) -> None:
+        """End this app's trail cleanly (the spool writes its closing record)."""
+        try:
+            self.emitter.sink.close(timeout)
+        except Exception as exc:
+            self.telemetry.error("close_error", exc)
+
+
+class _HandedOver:
+    """A record handed to a pipeline that owns it from then on (the ``sdk`` transport)."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return True
+
+
+HANDED_OVER: Durable = _HandedOver()
+# How long fail-closed waits for a record to reach the disk before refusing the request.
+_DURABLE_TIMEOUT = 5.0
 
 
 _default_lock = threading.Lock()

@@ -199,11 +199,31 @@ class AuditConfig:
         "request_response levels; a longer body is recorded as truncated, never parsed.",
         check=_at_least_64,
     )
+    transport: Literal["spool", "otlp", "sdk"] | None = param(
+        None,
+        "How audit records leave the process: spool (a durable local spool of OTLP JSON, read "
+        "by a same-host collector; with nothing reading it, the local archive), otlp (the "
+        "spool shipped by the library to the OTEL_EXPORTER_OTLP_* endpoint), sdk (the "
+        "application's LoggerProvider). Unset: sdk when instrument_app() is given a "
+        "logger_provider, otlp when an OTLP endpoint is set, else spool.",
+    )
+    spool_dir: str | None = param(
+        None,
+        "The spool's folder (one subfolder per process); unset: archive_dir, so that with "
+        "nothing consuming it the spool is the library's local archive.",
+    )
+    chain_key: str | None = param(
+        None,
+        "Key for the events' hash chain (keyed HMAC-SHA256); without one the chain is a plain "
+        "SHA-256 chain, which detects damage and gaps but not a rewrite by whoever holds the "
+        "trail.",
+        secret=True,
+    )
     span_events: bool = param(True, "Also add each audit event to the server span.")
     span_event_detail: Literal["full", "minimal"] = param(
-        "full",
-        "full: the span event repeats every attribute of the log record; minimal: only the "
-        "event id, action, outcome, user and tenant (less SDK work per request).",
+        "minimal",
+        "minimal: the span event carries the event id, action, outcome, user and tenant, enough "
+        "to find the record; full: it repeats every attribute of the record.",
     )
     fail_closed: bool = param(
         False,
@@ -257,7 +277,7 @@ def parameters() -> list[tuple[str, str, object, str]]:
 # --- casting, driven by the field's type -------------------------------------------------------
 
 _Kind = tuple[str, tuple[str, ...]]
-"""(kind, choices): kind is bool, int, str, optional, list, choice, callable or policy."""
+"""(kind, choices): bool, int, str, optional, list, choice, optional_choice, callable, policy."""
 
 
 @cache
@@ -266,7 +286,7 @@ def _kinds() -> dict[str, _Kind]:
     return {name: _kind_of(hint) for name, hint in hints.items()}
 
 
-def _kind_of(hint: Any) -> _Kind:
+def _kind_of(hint: Any) -> _Kind:  # noqa: PLR0911 - one return per kind
     origin = typing.get_origin(hint)
     arguments = typing.get_args(hint)
     if hint is bool or hint is int or hint is str:
@@ -281,6 +301,8 @@ def _kind_of(hint: Any) -> _Kind:
             return "optional", ()
         if Policy in present:
             return "policy", ()
+        if len(present) == 1 and typing.get_origin(present[0]) is Literal:
+            return "optional_choice", tuple(str(a) for a in typing.get_args(present[0]))
         return "callable", ()
     raise TypeError(f"no casting rule for {hint!r}")  # a new field of a new type needs one
 
@@ -306,7 +328,7 @@ def _parse(spec: Field[Any], kind: _Kind, raw: str) -> object:  # noqa: PLR0911 
         return tuple(part.strip() for part in raw.split(separator) if part.strip())
     if name == "callable":
         return _import_callable(raw, variable)
-    if name in ("optional", "policy"):
+    if name in ("optional", "policy", "optional_choice"):
         return raw.strip() or None
     return raw.strip()
 
@@ -325,6 +347,10 @@ def _normalise(spec: Field[Any], kind: _Kind, value: object) -> object:
         raise AuditConfigError(f"{where} must be a non-empty string, got {value!r}")
     elif name == "optional" and value is not None and not isinstance(value, str):
         raise AuditConfigError(f"{where} must be a string or None, got {type(value).__name__}")
+    elif name == "optional_choice" and value is not None and value not in choices:
+        raise AuditConfigError(
+            f"{where} must be one of {sorted(choices)} or unset, got {value!r} ({env_name(spec)})"
+        )
     elif name == "choice" and value not in choices:
         raise AuditConfigError(
             f"{where} must be one of {sorted(choices)}, got {value!r} ({env_name(spec)})"

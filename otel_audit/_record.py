@@ -89,8 +89,10 @@ def record(
     except Exception as exc:
         auditor.lost(f"audit event audit.{action}", "build_error", exc)
         return None
-    if not auditor.submit(event):
+    durable = auditor.submit(event)
+    if durable is None:
         return None
+    auditor.settle(durable)  # under fail-closed: returns once the record is on disk
     return cast(str, event.attributes["audit.event.id"])
 
 

@@ -104,7 +104,7 @@ def _spool_receiver() -> dict[str, object]:
     ("setting", "expected"),
     [
         # Closed segments only, from the spool root the library writes (its default too).
-        ("include", ["${env:OTEL_AUDIT_SPOOL_DIR:-./otel-audit-spool}/*/*.jsonl"]),
+        ("include", ["${env:OTEL_AUDIT_SPOOL_DIR:-./otel-audit-archive}/*/*.jsonl"]),
         ("start_at", "beginning"),
         ("storage", "file_storage/spool"),
         ("delete_after_read", True),

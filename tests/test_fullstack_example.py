@@ -346,7 +346,7 @@ def test_business_events_are_recorded_by_the_app(session: Session) -> None:
     business = [
         e.event_name.removeprefix("audit.")
         for e in session.events
-        if not e.event_name.startswith(("audit.http.", "audit.websocket."))
+        if not e.event_name.startswith(("audit.http.", "audit.websocket.", "audit.transport."))
     ]
     assert business == [
         "auth.login_failed",
@@ -375,3 +375,14 @@ def test_no_email_password_or_token_reaches_the_archive(session: Session) -> Non
     assert leaked == []
     assert b"eyJ" not in session.archive_bytes
     assert b"@fullstack.example" not in session.archive_bytes
+
+
+def test_the_trail_is_complete_and_verifies(session: Session) -> None:
+    """Spooled by default: gap-free sequence, an intact hash chain and a clean close."""
+    from otel_audit.archive import verify_events
+
+    report = verify_events(session.events)
+    assert report.clean, report
+    assert report.closed
+    seqs = [e.attributes["audit.seq"] for e in session.events]
+    assert sorted(seqs) == list(range(1, len(session.events) + 1))

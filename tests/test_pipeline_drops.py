@@ -163,7 +163,9 @@ def test_embedded_pipeline_losses_reach_the_dropped_counter(tmp_path: Path) -> N
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
     otel_audit.instrument_app(
-        FastAPI(), AuditConfig(archive_dir=str(blocked)), meter_provider=meter_provider
+        FastAPI(),
+        AuditConfig(archive_dir=str(blocked), transport="sdk"),
+        meter_provider=meter_provider,
     )
 
     for _ in range(3):

@@ -17,7 +17,7 @@ async def _dependency() -> str:
 
 def test_span_events_land_on_the_server_span(telemetry: Telemetry, tracing: Tracing) -> None:
     """Request and business events are span events of the SERVER span, not an inner one."""
-    app = audited_app(telemetry, tracing=tracing)
+    app = audited_app(telemetry, AuditConfig(span_event_detail="full"), tracing=tracing)
 
     @app.post("/orders/{order_id}")
     async def create(order_id: str, dep: str = Depends(_dependency)) -> dict[str, str]:
@@ -120,3 +120,22 @@ def test_minimal_span_events_keep_only_what_finds_the_log_record(telemetry: Tele
         "tenant.id": "acme",
     }
     assert "http.route" in log_attributes and "user.roles" in log_attributes
+
+
+def test_span_events_are_minimal_by_default(telemetry: Telemetry) -> None:
+    """By default the span event points at the record: id, action, outcome, user, tenant."""
+    app = audited_app(telemetry)
+
+    @app.get("/me")
+    async def me() -> dict[str, bool]:
+        set_actor(Actor("u-1", tenant="acme"))
+        return {"ok": True}
+
+    TestClient(app).get("/me?q=1")
+    (server_span,) = telemetry.server_spans()
+    (event,) = [e for e in server_span.events if e.name == "audit.http.request"]
+    record = telemetry.one_record("audit.http.request")
+    assert dict(event.attributes or {}) == {
+        key: record.attributes[key]
+        for key in ("audit.event.id", "audit.action", "audit.outcome", "user.id", "tenant.id")
+    }
