@@ -95,9 +95,12 @@ COLLECTOR_SUMMARY_KEYS: Final = frozenset(
         "redaction.body.allowed.keys",
         "redaction.body.allowed.count",
         "redaction.body.ignored.count",
+        # Set by otelcol-audit's own transform/audit when it masks a secret query parameter.
+        "redaction.query.masked",
     }
 )
-"""What the redaction processor adds when ``summary`` is ``info`` or ``debug``."""
+"""What the collector adds: the redaction processor's ``summary`` (``info`` or ``debug``) and
+otelcol-audit's query-masking flag."""
 
 EXCLUDED_KEYS: Final = COLLECTOR_SUMMARY_KEYS | {CHAIN_HASH}
 
