@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from otel_audit.archive import verify_events
 from tests.pii_corpus import PII_SAMPLES, SECRET_FIELDS
 
 from .harness import CAPTURED_HEADERS, AuditStack, audit_span_events, poll
@@ -111,7 +112,7 @@ def leaks(where: str, raw: bytes) -> list[str]:
     return found
 
 
-def test_pii_corpus_leaves_no_trace(stack: AuditStack) -> None:
+def test_pii_corpus_leaves_no_trace(stack: AuditStack, request: pytest.FixtureRequest) -> None:
     """No PII sample or secret value survives into the archive, VictoriaLogs or the traces."""
     traffic = Traffic(stack.app_url)
     for sample in PII_SAMPLES:
@@ -127,6 +128,18 @@ def test_pii_corpus_leaves_no_trace(stack: AuditStack) -> None:
     # body attribute, through both layers (a channel the collector must mask too).
     requests = [e for e in archived if e.event_name == "audit.http.request"]
     assert all("audit.request.body" in e.attributes for e in requests)
+    # The hash chain tells the collector's changes apart from tampering: nothing is ever
+    # "modified" or missing. With the in-process layer on, the collector masks no value (it
+    # only deletes the captured headers, which its shipped allow-list does not name); with it
+    # off, the events it masked are named as masked.
+    report = verify_events(archived)
+    assert report.count("modified") == 0 and report.count("gap") == 0, report
+    masked_values = [e for e in archived if "redaction.masked.count" in e.attributes]
+    if request.node.callspec.params["stack"] == "true":  # OTEL_AUDIT_REDACTION of this stack
+        assert masked_values == []
+    else:
+        assert masked_values
+        assert report.count("masked") >= len(masked_values), report
     event_ids = {str(e.attributes["audit.event.id"]) for e in archived}
     wait_for_logs(stack, event_ids, BACKEND_PATIENCE)
     poll(
