@@ -8,12 +8,21 @@ gave them, so a test knows which events to look for without reading the archive 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi import (
+    FastAPI,
+    Header,
+    HTTPException,
+    Query,
+    Request,
+    WebSocket,
+    WebSocketDisconnect,
+)
 from opentelemetry._logs import get_logger
 
 from otel_audit import Action, Actor, record, set_actor
+from otel_audit._auditor import default_auditor
 
 app = FastAPI()
 
@@ -27,6 +36,22 @@ def _act_as(user: str | None, tenant: str | None) -> None:
 async def health() -> dict[str, str]:
     """Readiness probe (excluded from auditing by default)."""
     return {"status": "ok"}
+
+
+@app.get("/metrics/audit")
+async def audit_counts(
+    reason: Annotated[list[str], Query()],
+) -> dict[str, dict[str, int]]:
+    """The audit trail's own loss and error counters for ``reason`` (never audited: /metrics).
+
+    The e2e app exports no metrics (OTEL_METRICS_EXPORTER=none), so the fault tests read the
+    counters behind ``otel_audit.events.dropped`` / ``otel_audit.errors`` here.
+    """
+    telemetry = default_auditor().telemetry
+    return {
+        "dropped": {name: telemetry.dropped.get(name) for name in reason},
+        "errors": {name: telemetry.errors.get(name) for name in reason},
+    }
 
 
 @app.get("/items/{item_id}")

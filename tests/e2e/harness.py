@@ -152,6 +152,21 @@ class AuditStack:
         self.services[name].stop()
         return self.start(name, factory())
 
+    def kill(self, name: str) -> None:
+        """SIGKILL the running ``name``, as a crash would (no flush, no clean close)."""
+        self.services[name].kill()
+
+    def ensure_running(self, name: str, factory: Callable[[], Service]) -> Service:
+        """``name`` if it runs, else a fresh process from ``factory`` (same ports, same data).
+
+        The service factories give the same ports and folders every time, so a killed
+        collector or VictoriaLogs comes back where its clients and its data are.
+        """
+        service = self.services.get(name)
+        if service is not None and service.running:
+            return service
+        return self.start(name, factory())
+
     def stop(self) -> None:
         """Stop the app first (it flushes), then the collectors, then the backends."""
         for service in reversed(list(self.services.values())):
