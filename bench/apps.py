@@ -4,12 +4,21 @@ All share the same FastAPI app, tracing and metrics; they differ only in auditin
 
 * ``baseline_app``: opentelemetry-instrumentation-fastapi, spans over OTLP/HTTP to the sink;
 * ``audited_otlp_app``: the same plus ``otel_audit.instrument_app`` with an SDK
-  ``LoggerProvider`` exporting audit records over OTLP/HTTP to the same sink;
+  ``LoggerProvider`` exporting audit records over OTLP/HTTP to the same sink: the ``sdk``
+  transport (a provider passed to ``instrument_app`` chooses it);
 * ``contract_floor_app``: the same with, instead of otel_audit, the least any implementation
   of the contract must do (one SDK log record and one same-attribute span event per request);
 * ``span_event_floor_app``: the contract floor's span event alone, no log record;
-* ``audited_archive_app``: the same plus ``otel_audit.instrument_app`` with no provider, so
-  the library's embedded default writes its local archive (``OTEL_AUDIT_ARCHIVE_DIR``);
+* ``audited_default_app``: the same plus ``otel_audit.instrument_app`` with no provider, so
+  the library chooses its transport from the environment: ``otlp`` (it spools and ships the
+  segments itself) when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, else ``spool`` (segments
+  under ``OTEL_AUDIT_SPOOL_DIR``); ``audited_full_span_app``: the same with
+  ``span_event_detail="full"``; ``audited_spool_app``: ``transport="spool"`` whatever the
+  environment says;
+* ``transport_floor_app`` / ``transport_floor_orjson_app``: issue 8's floor
+  (:mod:`bench.transport_floor`), a minimal span event and one OTLP-JSON line per request
+  appended in batches to a file under ``BENCH_FLOOR_DIR``, built with the project's encoder /
+  with orjson (when installed);
 * ``audited_metadata_app`` / ``audited_request_app``: as ``audited_otlp_app`` with a policy of
   one rule, every event at ``metadata`` / at ``request`` level (the request body captured,
   parsed and redacted).
@@ -42,6 +51,7 @@ from otel_audit.policy import Level, Policy, Rule
 
 from .contract_floor import ContractFloorMiddleware
 from .endpoints import add_endpoints
+from .transport_floor import FLOOR_DIR_ENV, TransportFloorMiddleware
 
 SINK_URL_ENV = "BENCH_SINK_URL"
 # Metrics are exported during a run (not only at exit) so their cost is in every variant.
@@ -107,11 +117,6 @@ def audited_otlp_app() -> FastAPI:
     return _audited_otlp(None)
 
 
-def audited_otlp_minimal_span_app() -> FastAPI:
-    """As audited_otlp_app, with span events reduced to the ids (span_event_detail=minimal)."""
-    return _audited_otlp(otel_audit.AuditConfig(span_event_detail="minimal"))
-
-
 def _one_level(level: Level) -> otel_audit.AuditConfig:
     return otel_audit.AuditConfig(policy=Policy((Rule(level=level),)))
 
@@ -142,7 +147,41 @@ def span_event_floor_app() -> FastAPI:
     return app
 
 
-def audited_archive_app() -> FastAPI:
+def _audited_own_transport(config: otel_audit.AuditConfig | None) -> FastAPI:
     app, meter_provider = _traced_app()
-    otel_audit.instrument_app(app, meter_provider=meter_provider)
+    otel_audit.instrument_app(app, config, meter_provider=meter_provider)
     return app
+
+
+def audited_default_app() -> FastAPI:
+    """No provider: the transport the library picks from the environment (otlp or spool)."""
+    return _audited_own_transport(None)
+
+
+def audited_full_span_app() -> FastAPI:
+    """As audited_default_app, span events carrying every attribute (span_event_detail=full)."""
+    return _audited_own_transport(otel_audit.AuditConfig(span_event_detail="full"))
+
+
+def audited_spool_app() -> FastAPI:
+    """The spool transport, even with an OTLP endpoint in the environment."""
+    return _audited_own_transport(otel_audit.AuditConfig(transport="spool"))
+
+
+def _transport_floor(encoder: str) -> FastAPI:
+    app, _ = _traced_app()
+    # Where otel_audit sits: the outermost user middleware, inside the server span.
+    app.add_middleware(
+        TransportFloorMiddleware, directory=os.environ[FLOOR_DIR_ENV], encoder=encoder
+    )
+    return app
+
+
+def transport_floor_app() -> FastAPI:
+    """Issue 8's floor: minimal span event + one OTLP-JSON line (project encoder), batched."""
+    return _transport_floor("project")
+
+
+def transport_floor_orjson_app() -> FastAPI:
+    """The same floor with the line built by orjson (installed locally, not a dependency)."""
+    return _transport_floor("orjson")

@@ -14,22 +14,33 @@ against the baseline of its own request. ``--compare-with REV`` adds the audited
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import importlib.util
 import json
 import signal
 import statistics
 import tempfile
+import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from examples.stack import free_port
+from examples.stack import Service, Stack, free_port
+from otel_audit.archive import ArchiveReadError, read_events
 
 from .apps import SINK_URL_ENV
-from .endpoints import CREATE_PATH, ITEM_PATH, NEW_ITEM_BODY, PLANTED
+from .endpoints import (
+    CREATE_PATH,
+    DB_ITEM_PATH,
+    DB_PATH_ENV,
+    ITEM_PATH,
+    NEW_ITEM_BODY,
+    PLANTED,
+    create_database,
+)
 from .processes import (
     APP_CORE,
     LOAD_CORE,
@@ -39,14 +50,14 @@ from .processes import (
     running,
     wait_http_ok,
 )
+from .transport_floor import FLOOR_DIR_ENV
 from .worktree import rev_argv, rev_environment, worktree
 from .wrk import WrkResult, post_script, run_wrk
 
 # Below this share of requests delivered, a variant's throughput is suspect: dropping
 # records is cheaper than exporting them.
 _DELIVERY_WARNING = 0.999
-_GOAL = 0.95
-_FLOOR = "contract_floor_app"
+_COLLECTOR_DRAIN_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -64,35 +75,53 @@ class Variant:
     key: str  # what --variants names
     label: str
     factory: str
-    audit: str | None  # None, "otlp" or "archive": where audit records must show up
-    request: Literal["get", "post"] = "get"
+    # Where audit records must show up: None (nowhere), "sink" (OTLP /v1/logs at the sink:
+    # the sdk and otlp transports), "spool" (the app's spool folder, read_events), "collector"
+    # (the archive of an otelcol-audit reading the spool), "floor" (the transport floor's file).
+    audit: AuditSink | None
+    request: Literal["get", "post", "db"] = "get"
     # "request": every POST's record carries its body; "metadata": no record carries one.
     level: Literal["metadata", "request"] | None = None
     rev: str | None = None  # otel_audit (and bench.apps) from this commit's worktree
+    endpoint: bool = False  # OTEL_EXPORTER_OTLP_ENDPOINT = the sink (the otlp transport)
+    goal: float | None = None  # printed beside the ratio to its baseline
 
 
+AuditSink = Literal["sink", "spool", "collector", "floor"]
+_DEFAULT = "audited_default_app"
 VARIANTS = (
     Variant("baseline", "baseline (otel-instrumentation-fastapi)", "baseline_app", None),
-    Variant("audited", "audited (OTLP/HTTP)", "audited_otlp_app", "otlp"),
-    Variant("floor", "contract floor (OTLP/HTTP)", "contract_floor_app", "otlp"),
+    Variant("otlp", "audited, otlp transport (endpoint set)", _DEFAULT, "sink", endpoint=True,
+            goal=0.90),
+    Variant("spool-collector", "audited, spool transport, same-host collector", _DEFAULT,
+            "collector", goal=0.90),
+    Variant("spool", "audited, spool transport, nothing reading", _DEFAULT, "spool"),
+    Variant("audited", "audited, sdk transport (OTLP/HTTP)", "audited_otlp_app", "sink"),
+    Variant("full", "audited, otlp transport, span_event_detail=full", "audited_full_span_app",
+            "sink", endpoint=True),
+    Variant("floor", "contract floor (OTLP/HTTP)", "contract_floor_app", "sink"),
     Variant("span-floor", "contract floor, span event only", "span_event_floor_app", None),
-    Variant("archive", "audited (local archive)", "audited_archive_app", "archive"),
-    Variant("minimal", "audited (OTLP/HTTP, minimal span events)",
-            "audited_otlp_minimal_span_app", "otlp"),
+    Variant("line-floor", "transport floor (span event + JSON line)", "transport_floor_app",
+            "floor"),
     Variant("post-baseline", "baseline, POST", "baseline_app", None, "post"),
-    Variant("post-metadata", "audited, metadata level, POST", "audited_metadata_app", "otlp",
-            "post", "metadata"),
-    Variant("post-request", "audited, request level, POST", "audited_request_app", "otlp",
+    Variant("post-metadata", "audited, metadata level, POST (sdk)", "audited_metadata_app",
+            "sink", "post", "metadata"),
+    Variant("post-request", "audited, request level, POST (sdk)", "audited_request_app", "sink",
             "post", "request"),
+    Variant("db-baseline", "baseline, DB endpoint", "baseline_app", None, "db"),
+    Variant("db-otlp", "audited, otlp transport, DB endpoint", _DEFAULT, "sink", "db",
+            endpoint=True, goal=0.98),
+    Variant("db-spool-collector", "audited, spool + collector, DB endpoint", _DEFAULT,
+            "collector", "db", goal=0.98),
 )  # fmt: skip
 # With --compare-with REV: REV's audited (OTLP/HTTP) app, which knows only one level
 # (metadata), on each request; "@REV" in the label is replaced by the commit.
 REV_VARIANTS = (
-    Variant("rev", "audited (OTLP/HTTP) @REV", "audited_otlp_app", "otlp", level="metadata"),
-    Variant("post-rev", "audited (OTLP/HTTP) @REV, POST", "audited_otlp_app", "otlp", "post",
+    Variant("rev", "audited (OTLP/HTTP) @REV", "audited_otlp_app", "sink", level="metadata"),
+    Variant("post-rev", "audited (OTLP/HTTP) @REV, POST", "audited_otlp_app", "sink", "post",
             "metadata"),
 )  # fmt: skip
-_BASELINES = {"get": "baseline", "post": "post-baseline"}
+_BASELINES = {"get": "baseline", "post": "post-baseline", "db": "db-baseline"}
 
 
 def select_variants(settings: HttpSettings) -> tuple[Variant, ...]:
@@ -182,10 +211,14 @@ def _sink_request(sink_url: str, path: str, method: str = "GET") -> bytes:
         return bytes(response.read())
 
 
-def _archived_records(directory: Path) -> int:
+def _archived_records(directory: Path, prefix: str = "") -> int:
     """Log records in an OTLP-JSON-lines archive folder, counted without otel_audit's reader."""
     total = 0
+    if not directory.is_dir():
+        return 0
     for file in sorted(directory.iterdir()):
+        if not file.name.startswith(prefix):
+            continue
         if file.name.endswith(".jsonl.gz"):
             text = gzip.decompress(file.read_bytes()).decode()
         elif file.name.endswith(".jsonl"):
@@ -202,23 +235,96 @@ def _archived_records(directory: Path) -> int:
     return total
 
 
+def _spool_records(directory: Path) -> int:
+    """Audit records in a spool folder (closed and open segments), read by otel_audit."""
+    errors: list[ArchiveReadError] = []
+    count = sum(1 for _ in read_events(directory, errors=errors))
+    if errors:
+        raise RuntimeError(f"spool {directory}: {len(errors)} unreadable lines: {errors[0]}")
+    return count
+
+
+def _closed_segments(spool: Path) -> list[Path]:
+    return list(spool.glob("*/seg-*.jsonl"))
+
+
+@contextlib.contextmanager
+def _collector(workdir: Path, sink_url: str) -> Iterator[Service]:
+    """The real otelcol-audit reading ``<workdir>/spool``, pinned to the load core.
+
+    Its network exporters point at paths of the sink it does not count (the records are
+    counted in the collector's archive): it does the work of a same-host collector, and the
+    sink stands in for the backend.
+    """
+    stack = Stack(workdir)
+    stack.spool_dir.mkdir(parents=True, exist_ok=True)
+    service = stack.collector(
+        env={
+            "OTEL_AUDIT_LOGS_ENDPOINT": f"{sink_url}/collector/v1/logs",
+            "OTEL_AUDIT_TRACES_ENDPOINT": f"{sink_url}/collector/v1/traces",
+        }
+    )
+    service.command = pinned(LOAD_CORE, service.command)
+    try:
+        service.start()
+        yield service
+    finally:
+        service.stop()
+
+
+def _drain(collector: Service, spool: Path, archive: Path) -> None:
+    """Wait until the collector has read every closed segment and its archive stops growing."""
+    deadline = time.monotonic() + _COLLECTOR_DRAIN_SECONDS
+    last, stable_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        if not collector.running:
+            raise RuntimeError(f"otelcol-audit died:\n{collector.log_tail()}")
+        size = sum(f.stat().st_size for f in archive.glob("audit*.jsonl"))
+        if size != last:
+            last, stable_since = size, time.monotonic()
+        elif not _closed_segments(spool) and time.monotonic() - stable_since > 1.0:
+            return
+        time.sleep(0.2)
+    print(f"  warning: the collector left {len(_closed_segments(spool))} segments unread")
+
+
 def _run_once(
     variant: Variant,
     round_number: int,
     sink_url: str,
     settings: HttpSettings,
+    *,
     post: Path,
+    database: Path,
 ) -> RunResult:
     _sink_request(sink_url, "/reset", "POST")
-    with tempfile.TemporaryDirectory(prefix="otel-audit-bench-") as archive:
-        extra = {SINK_URL_ENV: sink_url}
-        if variant.audit == "archive":
-            extra["OTEL_AUDIT_ARCHIVE_DIR"] = archive
+    with (
+        tempfile.TemporaryDirectory(prefix="otel-audit-bench-") as workdir,
+        contextlib.ExitStack() as stack,
+    ):
+        work = Path(workdir)
+        spool, floor = work / "spool", work / "floor"
+        floor.mkdir()
+        extra = {
+            SINK_URL_ENV: sink_url,
+            DB_PATH_ENV: str(database),
+            FLOOR_DIR_ENV: str(floor),
+            # Never the working directory's ./otel-audit-archive (the library's default).
+            "OTEL_AUDIT_SPOOL_DIR": str(spool),
+            "OTEL_AUDIT_ARCHIVE_DIR": str(spool),
+        }
+        if variant.endpoint:
+            extra["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink_url
+        collector = (
+            stack.enter_context(_collector(work, sink_url))
+            if variant.audit == "collector"
+            else None
+        )
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        url, script = (
-            (base + CREATE_PATH, post) if variant.request == "post" else (base + ITEM_PATH, None)
-        )
+        path = {"get": ITEM_PATH, "post": CREATE_PATH, "db": DB_ITEM_PATH}[variant.request]
+        script = post if variant.request == "post" else None
+        url = base + path
         tree = worktree(variant.rev) if variant.rev is not None else None
         if tree is None:
             argv, env = uvicorn_argv(variant.factory, port), child_environment(extra)
@@ -239,17 +345,28 @@ def _run_once(
                 url, seconds=settings.seconds, connections=connections, script=script
             )
             app.check_alive()
-        # The app has exited: its providers flushed everything they still held.
+        # The app has exited: its providers flushed everything they still held, and its
+        # spool closed its last segment (and, with otlp, shipped it).
+        archive = work / "archive"
+        if collector is not None:
+            _drain(collector, spool, archive)
+            collector.stop()  # SIGTERM: the file exporter closes (flushes) the archive
         stats = json.loads(_sink_request(sink_url, "/stats"))
-        archived = _archived_records(Path(archive))
-    logs = stats.get("/v1/logs", {})
+        counted = {
+            "spool": lambda: _spool_records(spool),
+            "collector": lambda: _archived_records(archive, "audit"),
+            "floor": lambda: _archived_records(floor),
+        }
+        logs = stats.get("/v1/logs", {})
+        audit = variant.audit
+        records = counted[audit]() if audit in counted else logs.get("items", 0)
     result = RunResult(
         variant=variant,
         round=round_number,
         measured=measured,
         served=probes + warm.requests + measured.requests,
         spans=stats.get("/v1/traces", {}).get("items", 0),
-        audit_records=archived if variant.audit == "archive" else logs.get("items", 0),
+        audit_records=records,
         request_bodies=logs.get("request_bodies", 0),
     )
     _check(result, logs.get("items", 0), warm.requests + measured.requests)
@@ -268,8 +385,10 @@ def _check(result: RunResult, exported_logs: int, loaded: int) -> None:
         raise RuntimeError(f"{name}: produced audit records, but audits nothing")
     if result.variant.audit is not None and result.audit_records == 0:
         raise RuntimeError(f"{name}: no audit record arrived ({result.variant.audit})")
-    if result.variant.audit == "archive" and exported_logs:
-        raise RuntimeError(f"{name}: audit records went over OTLP instead of the archive")
+    if result.variant.audit not in (None, "sink") and exported_logs:
+        raise RuntimeError(
+            f"{name}: audit records reached the sink, expected {result.variant.audit}"
+        )
     if result.variant.level == "metadata" and result.request_bodies:
         raise RuntimeError(f"{name}: {result.request_bodies} records carry a request body")
     # wrk's counts (warm-up + measured) miss requests in flight when it stops: never more.
@@ -305,9 +424,11 @@ def measure(settings: HttpSettings) -> HttpReport:
         tempfile.TemporaryDirectory(prefix="otel-audit-wrk-") as scripts,
     ):
         post = post_script(Path(scripts), NEW_ITEM_BODY)
+        database = Path(scripts) / "items.sqlite3"
+        create_database(database)
         wait_http_ok(sink, f"{sink_url}/stats")
         for round_number, variant in _schedule(settings.rounds, variants):
-            run = _run_once(variant, round_number, sink_url, settings, post)
+            run = _run_once(variant, round_number, sink_url, settings, post=post, database=database)
             print("  " + _run_line(run), flush=True)
             runs.append(run)
     return HttpReport(settings, server_args(), variants, runs)
@@ -316,7 +437,7 @@ def measure(settings: HttpSettings) -> HttpReport:
 def _run_line(run: RunResult) -> str:
     m = run.measured
     line = (
-        f"round {run.round}  {run.variant.label:<42} {m.requests_per_second:>9,.0f} req/s"
+        f"round {run.round}  {run.variant.label:<48} {m.requests_per_second:>9,.0f} req/s"
         f"  p50 {m.latency_p50_ms:.2f} ms  p99 {m.latency_p99_ms:.2f} ms  spans {run.spans:,}"
     )
     if run.variant.audit is not None:
@@ -336,22 +457,26 @@ def format_report(report: HttpReport) -> list[str]:
     lines = [
         f"http throughput (wrk -t1 -c{s.connections} -d{s.seconds:g}s after a"
         f" {s.warmup_seconds:g}s warm-up, {s.rounds} rounds, uvicorn 1 worker {server};"
-        f" GET {ITEM_PATH}, POST {CREATE_PATH} with a {len(NEW_ITEM_BODY)}-byte JSON body)"
+        f" GET {ITEM_PATH}, POST {CREATE_PATH} with a {len(NEW_ITEM_BODY)}-byte JSON body,"
+        f" GET {DB_ITEM_PATH} with one indexed sqlite3 SELECT)"
     ]
     for variant in report.variants:
         rps = report.median_rps(variant)
-        line = f"  {variant.label:<46} {rps:>7,.0f} req/s"
+        line = f"  {variant.label:<50} {rps:>7,.0f} req/s"
         baseline = report.baseline(variant)
         if variant is not baseline:
             ratio = rps / report.median_rps(baseline)
             line += f"   ratio {ratio:.3f}" + _spread(report, variant, baseline)
-            if variant.audit == "otlp" and variant.factory != _FLOOR:
-                line += f"  (goal >= {_GOAL})"
+            if variant.goal is not None:
+                line += f"  (goal >= {variant.goal:.2f})"
         lines.append(line)
     by_key = {variant.key: variant for variant in report.variants}
     pairs = [
         ("audited", "floor", "audited / contract floor", " (1.0 = otel_audit costs nothing"
          " beyond one SDK log record and one span event)"),
+        ("otlp", "line-floor", "otlp transport / transport floor", ""),
+        ("spool-collector", "line-floor", "spool + collector / transport floor", ""),
+        ("otlp", "audited", "otlp transport / sdk transport", ""),
         ("post-request", "post-metadata", "request level / metadata level, POST", ""),
         ("audited", "rev", f"audited now / @{s.compare_with}, GET", ""),
         ("post-metadata", "post-rev", f"metadata level now / @{s.compare_with}, POST", ""),
