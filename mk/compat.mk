@@ -32,7 +32,8 @@ COMPAT_TESTS := \
 	tests/test_pipeline_drops.py \
 	tests/test_exported_members.py \
 	tests/test_zero_code.py \
-	tests/test_fullstack_example.py
+	tests/test_fullstack_example.py \
+	tests/test_transport.py
 
 # Known deprecations of old Starlette running on new httpx, anyio and python-multipart (see the
 # constraints file); anything else still shows.
