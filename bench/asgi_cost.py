@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,11 +26,22 @@ from examples.stack import free_port
 from .apps import SINK_URL_ENV
 from .http_throughput import sink_argv
 from .processes import APP_CORE, child_environment, pinned, python, running, wait_http_ok
+from .transport_floor import FLOOR_DIR_ENV, orjson_available
 from .worktree import rev_argv, rev_environment, worktree
 
 Case = tuple[str, str, str]  # label, factory, request (get | post)
+# Issue 8's comparison: otel_audit's own transport (spool) against the floor, a minimal span
+# event plus one OTLP-JSON line appended in batches (bench/transport_floor.py).
+SPOOL = "audited, spool transport, GET"
+FLOOR = "transport floor (project encoder), GET"
+FLOOR_ORJSON = "transport floor (orjson), GET"
+_COST_GOAL_US = 70.0
+_FLOOR_RATIO_GOAL = 1.2
 NOW_CASES: tuple[Case, ...] = (
     ("baseline, GET", "baseline_app", "get"),
+    (SPOOL, "audited_spool_app", "get"),
+    (FLOOR, "transport_floor_app", "get"),
+    ("span event floor, GET", "span_event_floor_app", "get"),
     ("audited (default policy), GET", "audited_otlp_app", "get"),
     ("audited, metadata level, GET", "audited_metadata_app", "get"),
     ("baseline, POST", "baseline_app", "post"),
@@ -100,14 +112,25 @@ def measure(rev: str | None, requests: int, blocks: int, processes: int) -> list
     sink_port = free_port()
     sink_url = f"http://127.0.0.1:{sink_port}"
     timing = ["--requests", str(requests), "--blocks", str(blocks)]
-    with running("sink", sink_argv(sink_port), child_environment()) as sink:
+    # orjson is not a dependency: its floor is timed only where it is installed.
+    orjson_case = (FLOOR_ORJSON, "transport_floor_orjson_app", "get")
+    now_cases = NOW_CASES + ((orjson_case,) if orjson_available() else ())
+    with (
+        running("sink", sink_argv(sink_port), child_environment()) as sink,
+        tempfile.TemporaryDirectory(prefix="otel-audit-asgi-") as workdir,
+    ):
         wait_http_ok(sink, f"{sink_url}/stats")
-        extra = {SINK_URL_ENV: sink_url}
+        extra = {
+            SINK_URL_ENV: sink_url,
+            FLOOR_DIR_ENV: workdir,
+            "OTEL_AUDIT_SPOOL_DIR": str(Path(workdir) / "spool"),
+            "OTEL_AUDIT_ARCHIVE_DIR": str(Path(workdir) / "spool"),
+        }
         for number in range(processes):
             order = trees if number % 2 == 0 else list(reversed(trees))
             for times in order:
                 if times.name == "now":
-                    cases = json.dumps(NOW_CASES + (SAME_PROCESS_CASES if tree else ()))
+                    cases = json.dumps(now_cases + (SAME_PROCESS_CASES if tree else ()))
                     argv = pinned(
                         APP_CORE, [python(), "-m", "bench.asgi_driver", "--cases", cases, *timing]
                     )
@@ -136,7 +159,7 @@ def format_report(trees: list[TreeTimes], requests: int, blocks: int) -> list[st
         for label in times.labels():
             per_process = ", ".join(f"{t:.0f}" for t in times.process_bests(label))
             line = (
-                f"    {label:<32} wall {times.best(label):>6.1f} us (per process {per_process})"
+                f"    {label:<40} wall {times.best(label):>6.1f} us (per process {per_process})"
                 f"  cpu {times.best(label, 'cpu'):>6.1f} us"
             )
             if not label.startswith("baseline"):
@@ -145,6 +168,7 @@ def format_report(trees: list[TreeTimes], requests: int, blocks: int) -> list[st
                     f" cpu {times.own_cost(label, 'cpu'):+.1f} us"
                 )
             lines.append(line)
+    lines += _floor_lines(trees[0])
     if len(trees) == 2:
         now, before = trees
         lines.append(f"  metadata path, now vs {before.name} in one process (audited - baseline):")
@@ -164,4 +188,26 @@ def format_report(trees: list[TreeTimes], requests: int, blocks: int) -> list[st
                 whole = now.best(now_label, clock) / before.best(rev_label, clock)
                 parts.append(f"{clock} {a:+.1f} vs {b:+.1f} us ({a - b:+.1f}; whole {whole:.3f}x)")
             lines.append(f"    {now_label:<32} " + "; ".join(parts))
+    return lines
+
+
+def _floor_lines(now: TreeTimes) -> list[str]:
+    """otel_audit's cost per request (spool transport) beside the transport floor's."""
+    labels = now.labels()
+    if SPOOL not in labels or FLOOR not in labels:
+        return []
+    lines = [
+        f"  audit cost per request (audited - baseline), otel_audit (spool) vs the floor"
+        f" (goals: <= {_FLOOR_RATIO_GOAL}x the floor, <= {_COST_GOAL_US:g} us):"
+    ]
+    for floor in (FLOOR, FLOOR_ORJSON):
+        if floor not in labels:
+            continue
+        for clock in ("wall", "cpu"):
+            ours, least = now.own_cost(SPOOL, clock), now.own_cost(floor, clock)
+            ratio = f"{ours / least:.2f}x" if least > 0 else "n/a (floor <= 0)"
+            lines.append(
+                f"    {clock:<4} otel_audit {ours:+6.1f} us, {floor.rsplit(',', 1)[0]}"
+                f" {least:+6.1f} us: {ratio}"
+            )
     return lines

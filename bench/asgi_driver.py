@@ -200,7 +200,16 @@ def _main() -> None:
 
     from bench import apps
 
-    names = ("baseline_app", "audited_otlp_app", "audited_metadata_app", "audited_request_app")
+    names = (
+        "baseline_app",
+        "audited_otlp_app",
+        "audited_metadata_app",
+        "audited_request_app",
+        "audited_spool_app",
+        "span_event_floor_app",
+        "transport_floor_app",
+        "transport_floor_orjson_app",
+    )
     factories: dict[str, Callable[[], Any]] = {name: getattr(apps, name) for name in names}
     tree = os.environ.get("BENCH_REV_TREE")
     if tree is not None:
