@@ -408,42 +408,48 @@ def test_full_disk(backends: AuditStack, small_disk: Path, fail_closed: bool) ->
     """A full spool disk: counted drops, 2xx (fail-open) or 503 (fail-closed); freed, it flows."""
     env = app_env(backends, "spool", small_disk, fail_closed=fail_closed)
     app: Service = backends.start("app", backends.app(env))
-    with httpx.Client(base_url=app.base_url, timeout=10) as client:
-        before = {get(client, n)[0] for n in range(3)}
-        poll(lambda: on_disk(small_disk, before) == before, timeout=PATIENCE, what="events on disk")
-        fill(small_disk / "filler")
+    try:
+        with httpx.Client(base_url=app.base_url, timeout=10) as client:
+            before = {get(client, n)[0] for n in range(3)}
+            poll(
+                lambda: on_disk(small_disk, before) == before,
+                timeout=PATIENCE,
+                what="events on disk",
+            )
+            fill(small_disk / "filler")
 
-        answers = [get(client, n) for n in range(40)]
-        statuses = [response.status_code for _, response in answers]
-        if fail_closed:
-            assert set(statuses) <= {200, 503}, statuses
-            # The last page of the open segment may take a few more lines; then it is refused.
-            assert statuses[-10:] == [503] * 10, statuses
-            assert answers[-1][1].json() == {"detail": "audit trail unavailable"}
-            # A 2xx was only sent for an event on disk.
-            ok = {rid for rid, response in answers if response.status_code == 200}
-            assert on_disk(small_disk, ok) == ok
-        else:
-            assert statuses == [200] * 40
-        sent = {rid for rid, _ in answers}
-        # Every event that is not on disk is counted as dropped (the writer counts after the fact).
-        poll(
-            lambda: drops(client) == len(sent - on_disk(small_disk, sent)) > 0,
-            timeout=PATIENCE,
-            what="drops counted for every event not on disk",
-        )
-        assert "cannot write audit spool at" in app.log.read_text(errors="replace")
+            answers = [get(client, n) for n in range(40)]
+            statuses = [response.status_code for _, response in answers]
+            if fail_closed:
+                assert set(statuses) <= {200, 503}, statuses
+                # The last page of the open segment may take a few more lines; then it is refused.
+                assert statuses[-10:] == [503] * 10, statuses
+                assert answers[-1][1].json() == {"detail": "audit trail unavailable"}
+                # A 2xx was only sent for an event on disk.
+                ok = {rid for rid, response in answers if response.status_code == 200}
+                assert on_disk(small_disk, ok) == ok
+            else:
+                assert statuses == [200] * 40
+            sent = {rid for rid, _ in answers}
+            # Every event not on disk is counted as dropped (the writer counts after the fact).
+            poll(
+                lambda: drops(client) == len(sent - on_disk(small_disk, sent)) > 0,
+                timeout=PATIENCE,
+                what="drops counted for every event not on disk",
+            )
+            assert "cannot write audit spool at" in app.log.read_text(errors="replace")
 
-        (small_disk / "filler").unlink()
-        after = {
-            rid
-            for rid, response in (get(client, n) for n in range(5))
-            if response.status_code == 200
-        }
-        assert len(after) == 5
-        poll(
-            lambda: on_disk(small_disk, after) == after,
-            timeout=PATIENCE,
-            what="events after space freed",
-        )
-    app.stop()
+            (small_disk / "filler").unlink()
+            after = {
+                rid
+                for rid, response in (get(client, n) for n in range(5))
+                if response.status_code == 200
+            }
+            assert len(after) == 5
+            poll(
+                lambda: on_disk(small_disk, after) == after,
+                timeout=PATIENCE,
+                what="events after space freed",
+            )
+    finally:
+        app.stop()  # before the tmpfs is unmounted: it holds the spool open
