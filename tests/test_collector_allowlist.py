@@ -68,6 +68,27 @@ def _exercised_app(telemetry: Telemetry) -> FastAPI:
     return app
 
 
+def test_spool_integrity_fields_are_allowed_by_the_collector(tmp_path: Path) -> None:
+    """Sequence, chain and the closing record's attributes pass the allow-list too."""
+    from otel_audit import instrument_app
+    from otel_audit.archive import read_events
+
+    app = FastAPI()
+    instrument_app(app, AuditConfig(transport="spool", spool_dir=str(tmp_path)))
+
+    @app.get("/x")
+    async def x() -> dict[str, bool]:
+        return {"ok": True}
+
+    with TestClient(app) as client:
+        client.get("/x")
+    events = list(read_events(tmp_path))
+    assert events[-1].event_name == "audit.transport.closed"
+    emitted = {key for event in events for key in event.attributes}
+    missing = {key for key in emitted - _allowed_keys() if not key.startswith(OPT_IN_PREFIXES)}
+    assert not missing, f"add to redaction/audit allowed_keys in {CONFIG.name}: {sorted(missing)}"
+
+
 def test_every_emitted_attribute_is_allowed_by_the_collector(telemetry: Telemetry) -> None:
     """HTTP (with bodies), errors, record() with changes, and WebSocket events all pass."""
     client = TestClient(_exercised_app(telemetry), raise_server_exceptions=False)

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from otel_audit._transport._spool import Commit, SpoolError, SpoolWriter
+from otel_audit._transport._spool_files import COLLECTOR_BATCH, PADDING_LINE
 from otel_audit.archive import ArchiveReadError, iter_archive_files, read_events
 
 
@@ -168,9 +169,30 @@ def test_rotation_by_size_keeps_segments_small_and_ordered(
         assert commit is not None and commit.wait(10)
     segments = sorted(writer.directory.glob("seg-*"))
     assert len(segments) >= 40 * size // 1000
-    assert all(p.stat().st_size <= 1000 for p in segments)
+    # Lines stay under the limit; closing pads with record-less lines (see the next test).
+    assert all(len(p.read_bytes().replace(PADDING_LINE, b"")) <= 1000 for p in segments)
     assert all(p.name.endswith(".jsonl") for p in segments[:-1])
     assert [n for _, n in read(tmp_path)[0]] == list(range(40))
+
+
+def test_closed_segments_end_on_whole_collector_batches(
+    tmp_path: Path, drops: Drops, writers: list[SpoolWriter]
+) -> None:
+    """A closed segment holds a multiple of the collector's batch of lines, padding last.
+
+    The collector deletes a segment at end of file before handing on its last partial
+    batch; padded to whole batches, only record-less padding is ever in that window.
+    """
+    writer = make(writers, tmp_path, drops)
+    for n in range(7):
+        commit = writer.append(line(n))
+        assert commit is not None and commit.wait(10)
+    writer.close()
+    (segment,) = writer.directory.glob("seg-*.jsonl")
+    lines = segment.read_bytes().splitlines(keepends=True)
+    assert len(lines) == COLLECTOR_BATCH
+    assert lines[7:] == [PADDING_LINE] * (COLLECTOR_BATCH - 7)
+    assert [n for _, n in read(tmp_path)[0]] == list(range(7))  # padding holds no events
 
 
 def test_rotation_by_age_closes_a_quiet_segment(

@@ -22,6 +22,7 @@ from ._spool_files import (
     finalise_segment,
     fsync_directory,
     make_directory,
+    padding_for,
     take_own_lock,
 )
 
@@ -45,6 +46,7 @@ class SegmentFiles:
         self._path: Path | None = None  # the .open path of the segment being written
         self._inode = 0
         self._size = 0  # bytes of complete, written lines in the open segment
+        self._lines = 0  # and how many lines
         self._opened_at = 0.0
 
     def prepare(self) -> SegmentNamer:
@@ -89,6 +91,7 @@ class SegmentFiles:
             self._abandon()
             raise
         self._size += len(data)
+        self._lines += data.count(b"\n")
         if self._size >= self._max_bytes:
             self.rotate()
 
@@ -96,9 +99,11 @@ class SegmentFiles:
         """Close the open segment: fsync, rename ``.open`` -> ``.jsonl``, fsync the folder."""
         if self._fd is None or self._path is None:
             return
-        fd, path, size = self._fd, self._path, self._size
+        fd, path, size, lines = self._fd, self._path, self._size, self._lines
         self._fd, self._path = None, None
         try:
+            if size:
+                self._pad(fd, size, lines)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -109,6 +114,17 @@ class SegmentFiles:
             return
         os.rename(path, path.with_name(path.name.removesuffix(OPEN_SUFFIX)))
         fsync_directory(self.folder)
+
+    @staticmethod
+    def _pad(fd: int, size: int, lines: int) -> None:
+        """Whole collector batches (see ``padding_for``); best effort: a full disk closes the
+        segment unpadded rather than leaving it open."""
+        try:
+            os.write(fd, padding_for(lines))
+        except OSError as error:
+            _logger.warning("audit spool: segment closed without its padding: %s", error)
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
 
     def close(self) -> None:
         """Rotate the open segment and release the folder's lock."""
@@ -148,7 +164,7 @@ class SegmentFiles:
             with contextlib.suppress(OSError):
                 os.unlink(path)
             raise
-        self._fd, self._path, self._size = fd, path, 0
+        self._fd, self._path, self._size, self._lines = fd, path, 0, 0
         self._inode = os.fstat(fd).st_ino
         self._opened_at = time.monotonic()
         return fd
