@@ -16,6 +16,7 @@ only: orjson is not a dependency), else with the project's own encoder
 from __future__ import annotations
 
 import atexit
+import importlib
 import importlib.util
 import itertools
 import os
@@ -89,7 +90,8 @@ def _project_encoder(service_instance: str) -> Callable[[dict[str, Any], int, An
 
 
 def _orjson_encoder(service_instance: str) -> Callable[[dict[str, Any], int, Any], bytes]:
-    import orjson  # optional: a local comparison only
+    # Optional, a local comparison only: not a project dependency, so not type-checked.
+    orjson = importlib.import_module("orjson")
 
     resource = {
         "attributes": [

@@ -384,5 +384,5 @@ def test_the_trail_is_complete_and_verifies(session: Session) -> None:
     report = verify_events(session.events)
     assert report.clean, report
     assert report.closed
-    seqs = [e.attributes["audit.seq"] for e in session.events]
+    seqs = [int(str(e.attributes["audit.seq"])) for e in session.events]
     assert sorted(seqs) == list(range(1, len(session.events) + 1))
