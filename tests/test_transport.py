@@ -176,3 +176,15 @@ def test_forked_child_writes_its_own_instance(tmp_path: Path) -> None:
         own = [e for e in events if e.resource["service.instance.id"] == instance]
         assert [e.attributes["audit.seq"] for e in own] == list(range(1, len(own) + 1))
     assert verify_events(events).clean
+
+
+def test_closing_record_is_an_audit_event_like_the_others(tmp_path: Path) -> None:
+    """audit.transport.closed has its action, outcome and event id, like every event."""
+    app, _ = _spooled_app(tmp_path)
+    with TestClient(app) as client:
+        client.get("/items/1")
+    closing = _trail(tmp_path)[-1]
+    assert closing.event_name == "audit.transport.closed"
+    assert closing.attributes["audit.action"] == "transport.closed"
+    assert closing.attributes["audit.outcome"] == "success"
+    assert len(str(closing.attributes["audit.event.id"])) == 36

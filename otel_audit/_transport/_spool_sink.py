@@ -26,7 +26,7 @@ from typing import Final
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from .._event import SEVERITY, AuditEvent, Outcome
+from .._event import SEVERITY, AuditEvent, Outcome, uuid7
 from .._export_queue import DropSink
 from .._selftelemetry import SCOPE_NAME
 from .._version import __version__
@@ -40,7 +40,7 @@ from ..archive._otlp_json import (
 from ._shipper import OtlpTarget, SegmentShipper
 from ._spool import Commit, SpoolError, SpoolWriter
 
-CLOSED_EVENT: Final = "audit.transport.closed"
+CLOSED_ACTION: Final = "transport.closed"
 ErrorSink = Callable[[str, BaseException | None], None]
 
 
@@ -105,9 +105,14 @@ class SpoolSink:
             if writer is None:
                 return
             closing = AuditEvent(
-                "transport.closed",
+                CLOSED_ACTION,
                 Outcome.SUCCESS,
-                {"audit.transport.closed.last_seq": self._chain.seq},
+                {
+                    "audit.action": CLOSED_ACTION,
+                    "audit.outcome": Outcome.SUCCESS.value,
+                    "audit.event.id": uuid7(),
+                    "audit.transport.closed.last_seq": self._chain.seq,
+                },
                 "audit trail closed cleanly",
             )
             try:
