@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 
+import anyio.to_thread
 from opentelemetry import _logs, metrics
 
 from ._actor import ActorResolver
@@ -27,7 +28,7 @@ from ._event import AuditEvent
 from ._processors import Processor, processors_for, run
 from ._scrub import Scrubber
 from ._selftelemetry import SelfTelemetry
-from ._transport import Durable, choose_transport, wait_durable
+from ._transport import Durable, choose_transport
 from ._transport._sdk import SdkSink
 from ._transport._spool import SpoolError
 from .policy import Policy, load_policy
@@ -118,14 +119,11 @@ class Auditor:
             raise AuditEmitError(f"audit event not on disk after {_DURABLE_TIMEOUT:g} s")
 
     async def settle_async(self, durable: Durable | None) -> None:
-        """:meth:`settle` for the event loop: the wait runs off it."""
+        """:meth:`settle` for the event loop: the wait runs in a worker thread (anyio's, so
+        asyncio and trio apps alike), never on the loop."""
         if durable is None or not self.config.fail_closed:
             return
-        try:
-            await wait_durable(durable, _DURABLE_TIMEOUT)
-        except AuditEmitError:
-            self.telemetry.error("durable_timeout")
-            raise
+        await anyio.to_thread.run_sync(self.settle, durable)
 
     def lost(self, what: str, reason: str, exc: BaseException, *, may_raise: bool = True) -> None:
         """Count a lost event; with ``fail_closed`` (and ``may_raise``) raise instead."""

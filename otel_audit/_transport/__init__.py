@@ -28,10 +28,6 @@ import os
 from collections.abc import Mapping
 from typing import Literal, Protocol
 
-import anyio.to_thread
-
-from .._errors import AuditEmitError
-
 TransportName = Literal["spool", "otlp", "sdk"]
 _OTLP_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
@@ -51,20 +47,6 @@ def choose_transport(
     if any(environ.get(name) for name in _OTLP_ENDPOINT_VARIABLES):
         return "otlp"
     return "spool"
-
-
-async def wait_durable(commit: Durable, timeout: float) -> None:
-    """Wait until ``commit`` is on disk, without blocking the event loop; raise if it fails.
-
-    The wait runs in a worker thread (anyio's, so asyncio and trio apps alike): fail-closed
-    trades that hop for the guarantee that a response is only sent for a durable event.
-    """
-    try:
-        on_disk = await anyio.to_thread.run_sync(commit.wait, timeout)
-    except Exception as exc:
-        raise AuditEmitError(f"audit event could not be made durable: {exc}") from exc
-    if not on_disk:
-        raise AuditEmitError(f"audit event not on disk after {timeout:g} s")
 
 
 class Durable(Protocol):
