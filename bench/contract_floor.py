@@ -20,13 +20,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 _EVENT_NAME = "audit.http.request"
 
 
-class ContractFloorMiddleware:
-    """One log record plus one same-attribute span event per HTTP request."""
+class FloorMiddleware:
+    """The floors' shared shell: ``_emit`` once per HTTP request, at its response start."""
 
-    def __init__(self, app: ASGIApp, logger: Logger | None) -> None:
-        """``logger=None`` adds only the span event: the ceiling with a log path that is free."""
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.logger = logger
         # Unique per request, like otel_audit's ids, at the lowest possible cost.
         self._ids = itertools.count()
 
@@ -42,6 +40,18 @@ class ContractFloorMiddleware:
             await send(message)
 
         await self.app(scope, receive, floor_send)
+
+    def _emit(self, scope: Scope, status: int, span: trace.Span) -> None:
+        raise NotImplementedError
+
+
+class ContractFloorMiddleware(FloorMiddleware):
+    """One log record plus one same-attribute span event per HTTP request."""
+
+    def __init__(self, app: ASGIApp, logger: Logger | None) -> None:
+        """``logger=None`` adds only the span event: the ceiling with a log path that is free."""
+        super().__init__(app)
+        self.logger = logger
 
     def _emit(self, scope: Scope, status: int, span: trace.Span) -> None:
         number = next(self._ids)

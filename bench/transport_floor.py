@@ -18,7 +18,6 @@ from __future__ import annotations
 import atexit
 import importlib
 import importlib.util
-import itertools
 import os
 import time
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
 from otel_audit.archive._otlp_json import (
     encode_log_fields,
@@ -36,6 +35,8 @@ from otel_audit.archive._otlp_json import (
     encode_scope,
     encode_single_group_line,
 )
+
+from .contract_floor import FloorMiddleware
 
 FLOOR_DIR_ENV = "BENCH_FLOOR_DIR"
 _EVENT_NAME = "audit.http.request"
@@ -132,7 +133,7 @@ def _orjson_encoder(service_instance: str) -> Callable[[dict[str, Any], int, Any
     return encode
 
 
-class TransportFloorMiddleware:
+class TransportFloorMiddleware(FloorMiddleware):
     """A minimal span event and one OTLP-JSON line per HTTP request, lines written in batches."""
 
     def __init__(
@@ -140,24 +141,10 @@ class TransportFloorMiddleware:
     ) -> None:
         if encoder not in ("project", "orjson"):
             raise ValueError(f"encoder must be 'project' or 'orjson', got {encoder!r}")
-        self.app = app
+        super().__init__(app)
         instance = f"floor-{os.getpid()}-{encoder}"
         self._file = _LineFile(Path(directory) / f"{instance}.jsonl", batch)
         self._encode = (_orjson_encoder if encoder == "orjson" else _project_encoder)(instance)
-        self._ids = itertools.count()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        span = trace.get_current_span()
-
-        async def floor_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self._emit(scope, message["status"], span)
-            await send(message)
-
-        await self.app(scope, receive, floor_send)
 
     def _emit(self, scope: Scope, status: int, span: trace.Span) -> None:
         number = next(self._ids)
