@@ -23,7 +23,6 @@ from ._errors import AuditEventError
 
 if TYPE_CHECKING:
     from ._body import BodyCapture
-    from .policy import Level
 
 
 class Outcome(str, enum.Enum):
@@ -179,8 +178,6 @@ class AuditEvent:
     """The request body as captured, when the policy may want it."""
     response_body: BodyCapture | None = None
     """The response body as captured, when the policy may want it."""
-    level: Level = "metadata"
-    """The audit policy's level for this event (set by the policy stage)."""
 
     @property
     def name(self) -> str:

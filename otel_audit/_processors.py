@@ -44,7 +44,7 @@ def run(processors: Sequence[Processor], event: AuditEvent) -> AuditEvent | None
 
 
 class ApplyPolicy:
-    """Sets the event's level from the audit policy; drops ``none``, and bodies below it."""
+    """Applies the audit policy's level: drops ``none`` events, and bodies below their level."""
 
     def __init__(self, policy: Policy) -> None:
         self._policy = policy
@@ -53,7 +53,6 @@ class ApplyPolicy:
         level = self._policy.level_for(event.attributes)
         if level == "none":
             return None
-        event.level = level
         rank = level_rank(level)
         if rank < _REQUEST_RANK:
             event.request_body = None
