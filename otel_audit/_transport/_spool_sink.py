@@ -36,6 +36,7 @@ from ..archive._otlp_json import (
     encode_resource,
     encode_scope,
     encode_single_group_line,
+    encode_value,
 )
 from ._shipper import OtlpTarget, SegmentShipper
 from ._spool import Commit, SpoolError, SpoolWriter
@@ -143,28 +144,31 @@ class SpoolSink:
         return self._writer
 
     def _seal_and_encode(self, event: AuditEvent) -> bytes:
-        """The integrity fields, then the OTLP JSON line (lock held: write order)."""
+        """The integrity fields, then the OTLP JSON line (lock held: write order).
+
+        Each value is encoded once: the chain hashes the text the line is made of.
+        """
         severity_number, severity_text = SEVERITY[event.outcome]
-        attributes = event.attributes
-        seq, prev, digest = self._chain.next(
+        severity = int(severity_number.value)
+        body_text = encode_value(event.body)
+        attributes_text = self._chain.seal(
             event_name=event.name,
             timestamp_ns=event.timestamp_ns,
-            severity_number=int(severity_number.value),
-            body=event.body,
-            attributes=attributes,
+            severity_number=severity,
+            body_text=body_text,
+            attributes=event.attributes,
             instance_id=self._instance_id,
         )
-        attributes["audit.seq"] = seq
-        attributes["audit.chain.prev"] = prev
-        attributes["audit.chain.hash"] = digest
         span_context = event.span.get_span_context() if event.span is not None else None
         record = encode_log_fields(
             timestamp_ns=event.timestamp_ns,
             observed_timestamp_ns=event.timestamp_ns,
-            severity_number=int(severity_number.value),
+            severity_number=severity,
             severity_text=severity_text,
-            body=event.body,
-            attributes=attributes,
+            body=None,
+            body_text=body_text,
+            attributes=None,
+            attributes_text=attributes_text,
             flags=int(span_context.trace_flags) if span_context is not None else 0,
             trace_id=span_context.trace_id if span_context is not None else None,
             span_id=span_context.span_id if span_context is not None else None,

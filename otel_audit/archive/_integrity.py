@@ -4,39 +4,33 @@ Each event of a process (one ``service.instance.id``) carries ``audit.seq`` (1, 
 ``audit.chain.prev`` (the previous event's hash, :data:`GENESIS` for seq 1) and
 ``audit.chain.hash`` (:func:`chain_hash` of ``prev`` and the event's :func:`canonical_form`).
 The form is computed in-process from the values handed to the encoder and must come out
-byte-identical when recomputed from what an archive holds (our OTLP JSON decoder's values),
-so it normalises exactly what the OTLP encoding normalises and nothing else.
+byte-identical when recomputed from what an archive holds (our OTLP JSON decoder's values).
 
-Canonical form, version 1 (all integers big-endian; this is the whole spec)::
+Canonical form, version 2 (integers big-endian; this is the whole spec)::
 
-    canonical = b"otel-audit/canonical/1\\n"
-                STR(instance_id) STR(event_name) U64(timestamp_ns) I64(severity_number)
-                VALUE(body) MAP(attributes minus EXCLUDED_KEYS)
-    STR(s)    = U32(len(utf8(s))) utf8(s)
-    VALUE(v)  = "n"                        None (an empty AnyValue)
-              | "t" | "f"                  bool
-              | "i" I64(v)                 int in [-2**63, 2**63 - 1]
-              | "d" F64(v)                 float as IEEE 754 binary64; every NaN as
-                                           0x7ff8000000000000; -0.0 keeps its sign
-              | "s" STR(v)                 str; also an int outside int64 as its decimal
-                                           digits, because OTLP has no such integer and the
-                                           encoder writes it as a stringValue (so 2**70 and
-                                           "1180591620717411303424" are the same here, as they
-                                           are in the archive)
-              | "b" U32(len(v)) v          bytes, bytearray, memoryview
-              | "a" U32(n) VALUE(item)*n   list, tuple, any other non-text sequence
-              | "m" MAP(v)                 any mapping
-    MAP(m)    = U32(n) (STR(key) VALUE(value))*n   keys as str(key), sorted by their UTF-8
-                                           bytes (= code point order); if two keys give the
-                                           same str, the one iterated last wins (as the
-                                           decoder's dict does with the duplicated key)
-    other     = "s" STR(str(v))            what the encoder does with unknown types
+    canonical  = b"otel-audit/canonical/2\n"
+                 STR(instance_id) STR(event_name) U64(timestamp_ns) I64(severity_number)
+                 STR(ENC(body)) STR(ATTRS)
+    ATTRS      = KV(key, value) for each attribute except EXCLUDED_KEYS, in the order of
+                 the keys' UTF-8 bytes (= code point order), joined by ","
+    KV(k, v)   = ENC's text of the OTLP ``KeyValue`` {"key": k, "value": v}
+    ENC(v)     = the OTLP JSON text of the ``AnyValue`` v, as the project's encoder writes it
+                 (``_otlp_json.encode_value``; maps keep their order, their keys as str(key),
+                 the last of two keys with the same text winning)
+    STR(s)     = U32(len(utf8(s))) utf8(s)
 
-Type tags keep ``"1"``, ``1``, ``1.0`` and ``True`` apart. ``utf8`` is UTF-8 with lone
-surrogates encoded as their three-byte form (Python's ``surrogatepass``): the archive writes
-them as ``\\udcxx`` JSON escapes and Python reads them back exactly; a Go reimplementation
-must read those escapes without replacing them by U+FFFD. Nesting deeper than 64 levels is
-refused (``ValueError``), as the encoder refuses it.
+So the form is the event's own encoded fields, the attributes sorted, and the writer hashes
+the text it writes anyway: one encoding pass serves the line and the chain. Recomputing it
+from an archive re-encodes the decoded values; that gives the same text because the encoder
+writes each value in one way only and the decoder reads every value back to an equal one
+of a type the encoder writes the same way (``(1, 2)`` and ``[1, 2]``, ``2**70`` and its digits
+as a string, ``2.0`` as a double: each pair is one OTLP value, and one text here).
+``utf8`` is UTF-8 with lone surrogates as their three-byte form (Python's
+``surrogatepass``): the archive writes them as ``\\udcxx`` JSON escapes and Python reads them
+back exactly; a Go reimplementation must read those escapes without replacing them by U+FFFD.
+Top-level attributes are sorted because collector processors may reorder them; nested maps
+keep their order, which pdata preserves. Nesting deeper than 64 levels is refused
+(``ValueError``), as the encoder refuses it.
 
 Excluded attributes: ``audit.chain.hash`` itself, and the summary attributes the collector's
 redaction processor adds (:data:`COLLECTOR_SUMMARY_KEYS`, read from
@@ -51,10 +45,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import struct
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Mapping, MutableMapping
+from typing import Final
+
+from ._otlp_json import encode_attribute, encode_value
 
 __all__ = [
     "CHAIN_HASH",
@@ -104,22 +99,13 @@ otelcol-audit's query-masking flag."""
 
 EXCLUDED_KEYS: Final = COLLECTOR_SUMMARY_KEYS | {CHAIN_HASH}
 
-_MAGIC: Final = b"otel-audit/canonical/1\n"
+_MAGIC: Final = b"otel-audit/canonical/2\n"
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
 _U64_MAX: Final = 2**64 - 1
-_MAX_DEPTH: Final = 64  # the encoder's limit: deeper values never reach an archive
-_NAN: Final = b"d\x7f\xf8\x00\x00\x00\x00\x00\x00"
 _u32 = struct.Struct(">I").pack
 _i64 = struct.Struct(">q").pack
 _u64 = struct.Struct(">Q").pack
-_f64 = struct.Struct(">d").pack
-_TRUE: Final = b"t"
-_FALSE: Final = b"f"
-_NONE: Final = b"n"
-# Attribute keys repeat from event to event; their STR() is kept (bounded against leaks).
-_KEY_CACHE_SIZE: Final = 4096
-_key_bytes: dict[str, bytes] = {}
 
 
 def _str(text: str) -> bytes:
@@ -127,84 +113,43 @@ def _str(text: str) -> bytes:
     return _u32(len(data)) + data
 
 
-def _key(key: str) -> bytes:
-    cached = _key_bytes.get(key)
-    if cached is None:
-        cached = _str(key)
-        if len(_key_bytes) >= _KEY_CACHE_SIZE:
-            _key_bytes.clear()
-        _key_bytes[key] = cached
-    return cached
-
-
-def _value(out: list[bytes], value: object, depth: int) -> None:  # noqa: PLR0912
-    # The same type tests in the same order as the encoder's _value/_other_value.
-    kind = type(value)
-    if kind is str:
-        out.append(b"s" + _str(value))  # type: ignore[arg-type]
-    elif kind is int:
-        _int(out, value)  # type: ignore[arg-type]
-    elif kind is bool:
-        out.append(_TRUE if value else _FALSE)
-    elif value is None:
-        out.append(_NONE)
-    elif kind is tuple or kind is list:
-        _array(out, value, depth)  # type: ignore[arg-type]
-    elif isinstance(value, bool):
-        out.append(_TRUE if value else _FALSE)
-    elif isinstance(value, str):  # str enums: their characters, as the encoder writes them
-        out.append(b"s" + _str(value))
-    elif isinstance(value, int):
-        _int(out, int(value))
-    elif isinstance(value, float):
-        out.append(_NAN if math.isnan(value) else b"d" + _f64(value))
-    elif isinstance(value, (bytes, bytearray, memoryview)):
-        data = bytes(value)
-        out.append(b"b" + _u32(len(data)) + data)
-    elif depth >= _MAX_DEPTH:
-        raise ValueError(f"value nested deeper than {_MAX_DEPTH} levels (cyclic?)")
-    elif isinstance(value, Mapping):
-        out.append(b"m")
-        _map(out, value, depth + 1)
-    elif isinstance(value, Sequence):
-        _array(out, value, depth)
-    else:
-        out.append(b"s" + _str(str(value)))
-
-
-def _int(out: list[bytes], value: int) -> None:
-    if _INT64_MIN <= value <= _INT64_MAX:
-        out.append(b"i" + _i64(value))
-    else:
-        out.append(b"s" + _str(str(value)))
-
-
-def _array(out: list[bytes], items: Sequence[object], depth: int) -> None:
-    if depth >= _MAX_DEPTH:
-        raise ValueError(f"value nested deeper than {_MAX_DEPTH} levels (cyclic?)")
-    out.append(b"a" + _u32(len(items)))
-    for item in items:
-        _value(out, item, depth + 1)
-
-
-def _map(
-    out: list[bytes], mapping: Mapping[Any, object], depth: int, skip: frozenset[str] = frozenset()
-) -> None:
-    if any(type(key) is not str for key in mapping):
+def _covered_attributes(attributes: Mapping[str, object]) -> str:
+    """ATTRS of the form: the covered attributes' encoded text, sorted by key."""
+    if any(type(key) is not str for key in attributes):
         # str() of every key first: keys with the same text collapse, the last one winning.
-        mapping = {k if type(k) is str else str(k): v for k, v in mapping.items()}
-    keys = sorted(mapping.keys() - skip) if skip else sorted(mapping)
-    out.append(_u32(len(keys)))
-    cache = _key_bytes
-    for key in keys:
-        key_bytes = cache.get(key) or _key(key)
-        value = mapping[key]
-        if type(value) is str:  # most attributes: inlined, no call per value
-            data = value.encode("utf-8", "surrogatepass")
-            out += (key_bytes, b"s", _u32(len(data)), data)
-        else:
-            out.append(key_bytes)
-            _value(out, value, depth)
+        attributes = {str(key): value for key, value in attributes.items()}
+    excluded = EXCLUDED_KEYS
+    parts = []
+    for key in sorted(attributes):
+        if key not in excluded:
+            parts.append(encode_attribute(key, attributes[key]))
+    return ",".join(parts)
+
+
+def _form(
+    *,
+    instance_id: str,
+    event_name: str,
+    timestamp_ns: int,
+    severity_number: int,
+    body_text: str,
+    attributes_text: str,
+) -> bytes:
+    if not 0 <= timestamp_ns <= _U64_MAX:
+        raise ValueError(f"timestamp_ns must fit an unsigned 64-bit integer, got {timestamp_ns}")
+    if not _INT64_MIN <= severity_number <= _INT64_MAX:
+        raise ValueError(f"severity_number must fit a 64-bit integer, got {severity_number}")
+    return b"".join(
+        (
+            _MAGIC,
+            _str(instance_id),
+            _str(event_name),
+            _u64(timestamp_ns),
+            _i64(severity_number),
+            _str(body_text),
+            _str(attributes_text),
+        )
+    )
 
 
 def canonical_form(
@@ -221,20 +166,14 @@ def canonical_form(
     Raises ``ValueError`` for a timestamp outside uint64, a severity outside int64, or a value
     nested deeper than 64 levels.
     """
-    if not 0 <= timestamp_ns <= _U64_MAX:
-        raise ValueError(f"timestamp_ns must fit an unsigned 64-bit integer, got {timestamp_ns}")
-    if not _INT64_MIN <= severity_number <= _INT64_MAX:
-        raise ValueError(f"severity_number must fit a 64-bit integer, got {severity_number}")
-    out = [
-        _MAGIC,
-        _key(instance_id),  # both repeat from event to event: cached like keys
-        _key(event_name),
-        _u64(timestamp_ns),
-        _i64(severity_number),
-    ]
-    _value(out, body, 0)
-    _map(out, attributes, 0, EXCLUDED_KEYS)
-    return b"".join(out)
+    return _form(
+        instance_id=instance_id,
+        event_name=event_name,
+        timestamp_ns=timestamp_ns,
+        severity_number=severity_number,
+        body_text=encode_value(body),
+        attributes_text=_covered_attributes(attributes),
+    )
 
 
 def chain_hash(prev: str, canonical: bytes, key: bytes | None = None) -> str:
@@ -289,6 +228,35 @@ class ChainState:
         The state only advances when the hash was computed (a bad value raises ``ValueError``
         and leaves no hole in the sequence).
         """
+        chained = dict(attributes)
+        self.seal(
+            event_name=event_name,
+            timestamp_ns=timestamp_ns,
+            severity_number=severity_number,
+            body_text=encode_value(body),
+            attributes=chained,
+            instance_id=instance_id,
+        )
+        return self._seq, str(chained[CHAIN_PREV]), self._prev
+
+    def seal(
+        self,
+        *,
+        event_name: str,
+        timestamp_ns: int,
+        severity_number: int,
+        body_text: str,
+        attributes: MutableMapping[str, object],
+        instance_id: str,
+    ) -> str:
+        """Set the next ``audit.seq``, ``audit.chain.prev`` and ``audit.chain.hash`` in
+        ``attributes`` (the writer's own copy) and return their encoded ``attributes`` array
+        items, ready for the line: the form's text, then the hash and any other excluded key.
+
+        ``body_text`` is the body's ``encode_value``. The writer encodes each value once, for
+        the line and the hash together. On ``ValueError`` (a bad value) the state does not
+        advance and ``attributes`` keeps no chain fields.
+        """
         if self._instance_id is None:
             self._instance_id = instance_id
         elif instance_id != self._instance_id:
@@ -296,17 +264,29 @@ class ChainState:
                 f"one chain per instance: this one is {self._instance_id!r}, got {instance_id!r}"
             )
         seq, prev = self._seq + 1, self._prev
-        chained = dict(attributes)
-        chained[SEQ] = seq
-        chained[CHAIN_PREV] = prev
-        canonical = canonical_form(
-            event_name=event_name,
-            timestamp_ns=timestamp_ns,
-            severity_number=severity_number,
-            body=body,
-            attributes=chained,
-            instance_id=instance_id,
-        )
+        attributes[SEQ] = seq
+        attributes[CHAIN_PREV] = prev
+        try:
+            covered = _covered_attributes(attributes)
+            canonical = _form(
+                instance_id=instance_id,
+                event_name=event_name,
+                timestamp_ns=timestamp_ns,
+                severity_number=severity_number,
+                body_text=body_text,
+                attributes_text=covered,
+            )
+        except ValueError:
+            for field in (SEQ, CHAIN_PREV, CHAIN_HASH):
+                attributes.pop(field, None)
+            raise
         digest = chain_hash(prev, canonical, self._key)
+        attributes[CHAIN_HASH] = digest
         self._seq, self._prev = seq, digest
-        return seq, prev, digest
+        outside = [encode_attribute(CHAIN_HASH, digest)]
+        outside += [
+            encode_attribute(key, value)
+            for key, value in attributes.items()
+            if key in COLLECTOR_SUMMARY_KEYS
+        ]
+        return ",".join([covered, *outside]) if covered else ",".join(outside)

@@ -88,7 +88,11 @@ def _other_value(value: object, depth: int) -> str:  # noqa: PLR0911 - one retur
     if depth >= _MAX_DEPTH:
         raise ValueError(f"value nested deeper than {_MAX_DEPTH} levels (cyclic?)")
     if isinstance(value, Mapping):
-        pairs = ",".join([_key_value(str(k), v, depth + 1) for k, v in value.items()])
+        if not all(type(key) is str for key in value):
+            # Keys with the same text collapse here, the last value winning, as they would
+            # when the archive is read back: the line and the hash chain see the same map.
+            value = {str(key): item for key, item in value.items()}
+        pairs = ",".join([_key_value(key, item, depth + 1) for key, item in value.items()])
         return '{"kvlistValue":{"values":[' + pairs + "]}}" if pairs else '{"kvlistValue":{}}'
     if isinstance(value, Sequence):
         return _array(value, depth)
@@ -133,7 +137,20 @@ def _key_prefix(key: str) -> str:
 
 
 def _attributes(attributes: Mapping[str, object]) -> str:
-    return ",".join([_key_prefix(key) + _value(value) + "}" for key, value in attributes.items()])
+    return ",".join([encode_attribute(key, value) for key, value in attributes.items()])
+
+
+def encode_value(value: object) -> str:
+    """One ``AnyValue`` object as text (a log body, an attribute's value)."""
+    return _value(value)
+
+
+def encode_attribute(key: str, value: object) -> str:
+    """One ``KeyValue`` object as text, as it appears in an ``attributes`` array."""
+    prefix = _key_prefixes.get(key) or _key_prefix(key)
+    if type(value) is str:  # most attributes: no call to _value
+        return prefix + '{"stringValue":' + _json_string(value) + "}}"
+    return prefix + _value(value) + "}"
 
 
 def encode_resource(resource: Resource) -> str:
@@ -188,8 +205,15 @@ def encode_log_fields(
     trace_id: int | None = None,
     span_id: int | None = None,
     event_name: str | None = None,
+    body_text: str | None = None,
+    attributes_text: str | None = None,
 ) -> str:
-    """One ``LogRecord`` object from its fields (for writers that have no SDK record)."""
+    """One ``LogRecord`` object from its fields (for writers that have no SDK record).
+
+    ``body_text`` and ``attributes_text`` (the array's items, from :func:`encode_value` and
+    :func:`encode_attribute`) replace ``body`` and ``attributes`` when a writer has already
+    encoded them (the hash chain's writer does).
+    """
     parts: list[str] = []
     if timestamp_ns:
         parts.append('"timeUnixNano":"' + str(int(timestamp_ns)) + '"')
@@ -199,9 +223,11 @@ def encode_log_fields(
         parts.append('"severityNumber":' + str(severity_number))
     if severity_text:
         parts.append('"severityText":' + _json_string(str(severity_text)))
-    parts.append('"body":' + _value(body))
-    if attributes:
-        parts.append('"attributes":[' + _attributes(attributes) + "]")
+    parts.append('"body":' + (_value(body) if body_text is None else body_text))
+    if attributes_text is None and attributes:
+        attributes_text = _attributes(attributes)
+    if attributes_text:
+        parts.append('"attributes":[' + attributes_text + "]")
     if dropped_attributes:
         parts.append('"droppedAttributesCount":' + str(int(dropped_attributes)))
     if flags:
