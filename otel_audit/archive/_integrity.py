@@ -47,7 +47,7 @@ import hashlib
 import hmac
 import struct
 from collections.abc import Mapping, MutableMapping
-from typing import Final
+from typing import Any, Final
 
 from ._otlp_json import encode_attribute, encode_value
 
@@ -246,7 +246,7 @@ class ChainState:
         timestamp_ns: int,
         severity_number: int,
         body_text: str,
-        attributes: MutableMapping[str, object],
+        attributes: MutableMapping[str, Any],
         instance_id: str,
     ) -> str:
         """Set the next ``audit.seq``, ``audit.chain.prev`` and ``audit.chain.hash`` in
