@@ -153,6 +153,8 @@ class Redactor:
         self._substring_needles = tuple(substrings)
         self._word_needles = tuple(f" {word} " for word in words)
         self._key_cache: dict[str, bool] = {}
+        # Map keys that scrub to themselves (field names repeat): whether each is a secret.
+        self._clean_keys: dict[str, bool] = {}
         custom = []
         for index, pattern in enumerate(extra_patterns):
             try:
@@ -182,6 +184,8 @@ class Redactor:
 
     def scrub_text(self, text: str, path: str, findings: list[Finding]) -> str:
         """Mask every value-pattern match in ``text``, then cap its length."""
+        if len(text) <= self._max_length and not self._custom and COMBINED.search(text) is None:
+            return text  # most values: one failed search, nothing else
         dropped = 0
         if len(text) > self._max_length + _SCAN_MARGIN:
             dropped = len(text) - self._max_length - _SCAN_MARGIN
@@ -296,15 +300,25 @@ class Redactor:
         return masked
 
     def _walk(self, value: object, path: str, state: _Walk, depth: int) -> object:
+        if type(value) is str:  # most leaves: no other type test
+            return self.scrub_text(value, path, state.findings)
         if value is None or type(value) in (bool, int, float):
             return self._scrub_number(value, path, state.findings)
-        if not isinstance(value, (Mapping, list, tuple, set, frozenset)):
+        # Concrete containers first: the ABC check for Mapping costs more than the rest.
+        if not isinstance(value, (dict, list, tuple, Mapping, set, frozenset)):
             return self.scrub_text(_as_text(value), path, state.findings)
+        return self._walk_container(value, path, state, depth)
+
+    def _walk_container(
+        self, value: Iterable[object], path: str, state: _Walk, depth: int
+    ) -> object:
         if depth >= self._max_depth:
             state.findings.append(Finding(path, "depth"))
             return marker("depth")
         try:
-            if isinstance(value, Mapping):
+            if isinstance(value, dict) or (
+                not isinstance(value, (list, tuple)) and isinstance(value, Mapping)
+            ):
                 return self._walk_mapping(value, path, state, depth + 1)
             return self._walk_items(value, path, state, depth + 1)
         except Exception:  # a broken container must not cost the rest of the event
@@ -337,13 +351,22 @@ class Redactor:
             if not self._take(index, path, state):
                 break
             key_text = raw_key if type(raw_key) is str else _as_text(raw_key)
-            # An email used as a key must leak neither through the key nor the child's path.
-            key = self.scrub_text(key_text, path, state.findings)
-            key = self._cut(key, _KEY_MAX_LENGTH, 0, path, state.findings)
+            secret = self._clean_keys.get(key_text)
+            if secret is None:
+                # An email used as a key must leak neither through the key nor the child's path.
+                key = self.scrub_text(key_text, path, state.findings)
+                key = self._cut(key, _KEY_MAX_LENGTH, 0, path, state.findings)
+                secret = self.is_secret_key(key_text)
+                if key is key_text:  # nothing masked or cut: the same answer every time
+                    if len(self._clean_keys) >= _KEY_CACHE_SIZE:
+                        self._clean_keys.clear()
+                    self._clean_keys[key_text] = secret
+            else:
+                key = key_text
             if key in out:  # two keys masked alike must not overwrite each other
                 key = f"{key}~{index}"
             child = f"{path}.{key}" if path else key
-            if self.is_secret_key(key_text):
+            if secret:
                 state.findings.append(Finding(child, "secret_key"))
                 out[key] = _SECRET
             else:
