@@ -28,11 +28,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# What the end-to-end tests run: the collector, VictoriaLogs and Chromium. VictoriaTraces is
-# left out: the Go module proxy refuses it (403), so its Jaeger-API test runs only where
-# .cache/bin/victoria-traces exists; the traces pipeline is tested through a second collector.
+# What the end-to-end tests run: the collector, VictoriaLogs, Jaeger and Chromium.
 e2e-deps: collector
-	@$(MAKE) --no-print-directory backends OTEL_AUDIT_BACKENDS=victoria-logs
+	@$(MAKE) --no-print-directory backends OTEL_AUDIT_BACKENDS="victoria-logs jaeger"
 	@bash scripts/install-browser.sh
 
 unit: $(STAMP) e2e-deps
@@ -45,7 +43,7 @@ test: lint typecheck unit compat
 # a shell in between would die of it without passing it on. SIGINT and SIGHUP are not passed
 # on by make: a terminal sends those to the whole foreground process group, demo included.
 demo: $(STAMP) collector
-	@$(MAKE) --no-print-directory backends OTEL_AUDIT_BACKENDS=victoria-logs
+	@$(MAKE) --no-print-directory backends OTEL_AUDIT_BACKENDS="victoria-logs jaeger"
 	exec $(BIN)/python -m examples.demo $(ARGS)
 
 # wrk is the load generator (Debian package); installed on demand where we are root.

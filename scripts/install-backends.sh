@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Install pinned Go programs the tests and benchmarks run, from the Go module proxy,
 # into .cache/bin/<name>:
-#   victoria-logs    VictoriaLogs single-node server   (VICTORIALOGS_VERSION)
-#   victoria-traces  VictoriaTraces single-node server (VICTORIATRACES_VERSION)
-#   telemetrygen     OpenTelemetry load generator      (TELEMETRYGEN_VERSION)
-# Usage: scripts/install-backends.sh [name...]   (default: victoria-logs victoria-traces)
+#   victoria-logs    VictoriaLogs single-node server          (VICTORIALOGS_VERSION)
+#   jaeger           Jaeger v2 (traces backend, memory store) (JAEGER_VERSION)
+#   telemetrygen     OpenTelemetry load generator             (TELEMETRYGEN_VERSION)
+# Usage: scripts/install-backends.sh [name...]   (default: victoria-logs jaeger)
 #
 # How a program is built: its go.mod at the pin is read first (`go mod download -json`).
 # Without `replace` lines it is `go install module/pkg@version`. With them, `go install
@@ -45,11 +45,13 @@ describe() {
         version="$VICTORIALOGS_VERSION"
         ldflags="-X $VM_BUILDINFO=victoria-logs-$version"
         ;;
-    victoria-traces)
-        module=github.com/VictoriaMetrics/VictoriaTraces
-        pkg=./app/victoria-traces
-        version="$VICTORIATRACES_VERSION"
-        ldflags="-X $VM_BUILDINFO=victoria-traces-$version"
+    jaeger)
+        # The module keeps its v1 tags; the v2 binary reports the v2 release it belongs
+        # to (`jaeger version`), as upstream's build-jaeger target sets it.
+        module=github.com/jaegertracing/jaeger
+        pkg=./cmd/jaeger
+        version="$JAEGER_VERSION"
+        ldflags="-X github.com/jaegertracing/jaeger/internal/version.latestVersion=v$JAEGER_RELEASE"
         ;;
     telemetrygen)
         module=github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen
@@ -57,7 +59,7 @@ describe() {
         version="v$TELEMETRYGEN_VERSION"
         ldflags=""
         ;;
-    *) die "unknown program '$1' (known: victoria-logs victoria-traces telemetrygen)" ;;
+    *) die "unknown program '$1' (known: victoria-logs jaeger telemetrygen)" ;;
     esac
 }
 
@@ -138,12 +140,9 @@ install_one() {
 }
 
 mkdir -p "$BIN_DIR" "$STAMP_DIR"
-# Two runs in one clone must not build the same program at once.
-exec 9>"$STAMP_DIR/.lock"
-flock 9
 
 if [[ $# -eq 0 ]]; then
-    set -- victoria-logs victoria-traces
+    set -- victoria-logs jaeger
 fi
 # Install every requested program even if one fails, then report all failures.
 failed=()
@@ -153,6 +152,10 @@ for name in "$@"; do
     set +e
     (
         set -e
+        # Two runs in one clone must not build the same program at once; a lock per
+        # program, so that a cold Jaeger build does not hold up a VictoriaLogs install.
+        exec 9>"$STAMP_DIR/.lock-$name"
+        flock 9
         install_one "$name"
     )
     rc=$?
