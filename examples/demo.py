@@ -1,10 +1,10 @@
 """``make demo``: the whole stack, a scripted session, and the audit trail read back.
 
-Starts VictoriaLogs (and VictoriaTraces where it is installed), the otelcol-audit
-collector and the demo app under ``opentelemetry-instrument`` (real processes on loopback),
-plays a realistic session (two tenants, logins including failed ones, create/update/delete,
-a role change, a forbidden access, a WebSocket session), then prints where to look and a
-summary read back from the collector's archive. Keeps running until Ctrl-C, SIGTERM or
+Starts VictoriaLogs, Jaeger, the otelcol-audit collector and the demo app under
+``opentelemetry-instrument`` (real processes on loopback), plays a realistic session (two
+tenants, logins including failed ones, create/update/delete, a role change, a forbidden
+access, a WebSocket session), then prints a summary read back from the collector's archive,
+the Jaeger trace of each audited request and where to look. Keeps running until Ctrl-C, SIGTERM or
 SIGHUP, or exits at once with ``--once``; either way every process it started is stopped.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import os
 import shutil
 import signal
@@ -25,7 +26,7 @@ from types import FrameType
 import httpx
 import websockets
 
-from examples.stack import BIN, ROOT, Service, Stack, free_port
+from examples.stack import ROOT, Service, Stack, free_port
 from otel_audit.archive import ArchivedEvent, read_events
 
 WORKDIR = ROOT / ".cache" / "demo"
@@ -132,16 +133,52 @@ def _wait_for_archive(
     return events
 
 
+def _wait_for_traces(stack: Stack, trace_ids: set[str], timeout: float = 15) -> set[str]:
+    """The ``trace_ids`` Jaeger holds, waiting up to ``timeout`` for all of them."""
+    deadline = time.monotonic() + timeout
+    found: set[str] = set()
+    while True:
+        for trace_id in trace_ids - found:
+            with contextlib.suppress(OSError):
+                if stack.jaeger_trace_raw(trace_id, api="v1") is not None:
+                    found.add(trace_id)
+        if found == trace_ids or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.25)
+
+
+def request_traces(stack: Stack, events: list[ArchivedEvent]) -> str:
+    """One line per audited HTTP request: method, route, outcome and its trace in Jaeger."""
+    requests = [e for e in events if e.event_name == "audit.http.request" and e.trace_id]
+    found = _wait_for_traces(stack, {e.trace_id for e in requests})
+    lines = [
+        f"Traces in Jaeger, one per audited request ({len(found)} of {len(requests)} arrived;",
+        "the span event on each server span carries the audit event id, action, outcome,",
+        "user and tenant):",
+    ]
+    for event in requests:
+        attributes = event.attributes
+        method = str(attributes.get("http.request.method", "-"))
+        route = str(attributes.get("http.route", attributes.get("url.path", "-")))
+        outcome = str(attributes.get("audit.outcome"))
+        missing = "" if event.trace_id in found else "  (not in Jaeger yet)"
+        url = stack.jaeger_trace_url(event.trace_id)
+        lines.append(f"  {method:6s} {route:24s} {outcome:8s} {url}{missing}")
+    return "\n".join(lines)
+
+
 def _where_to_look(stack: Stack, app_port: int) -> str:
     query = urllib.parse.quote('event_name:"audit.user.role_changed"')
-    lines = [
-        f"Demo app (OpenAPI UI):  http://127.0.0.1:{app_port}/docs",
-        f"VictoriaLogs UI:        {stack.logs_url}/select/vmui/?#/?query={query}",
-    ]
-    if "victoria-traces" in stack.services:
-        lines.append(f"VictoriaTraces UI:      {stack.traces_url}/select/vmui/")
-    lines.append(f"Collector archive:      {stack.archive_dir}")
-    return "\n".join(lines)
+    return "\n".join(
+        [
+            f"Demo app (OpenAPI UI):  http://127.0.0.1:{app_port}/docs",
+            f"VictoriaLogs UI:        {stack.logs_url}/select/vmui/?#/?query={query}",
+            # The Go module has no UI assets (a placeholder page); the official image has them.
+            f"Jaeger API:             {stack.jaeger_url}/api/traces?service={SERVICE_NAME}",
+            "Jaeger UI:              `docker compose up`, then http://127.0.0.1:16686/trace/<id>",
+            f"Collector archive:      {stack.archive_dir}",
+        ]
+    )
 
 
 # Ctrl-C; `kill`, `timeout`, make passing on its SIGTERM, a service manager; a closed terminal.
@@ -200,23 +237,19 @@ def main() -> None:
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     stack = Stack(workdir)
-    names = ["victoria-logs", "otelcol-audit"]
-    if (BIN / "victoria-traces").exists():
-        names.insert(1, "victoria-traces")
-    else:
-        print("VictoriaTraces is not installed (the Go module proxy refuses it): traces are")
-        print("processed by the collector but have no viewer in this demo.\n")
     app_port = free_port()
     app = _app_service(stack, app_port)
     stop_signals = StopSignals()
     stop_signals.install()
     try:
-        stack.start(names)
+        stack.start(["victoria-logs", "jaeger", "otelcol-audit"])
         app.start()
         play_session(f"http://127.0.0.1:{app_port}")
         # The app exports in the background; the collector writes the archive as it goes.
         events = _wait_for_archive(stack.archive_dir)
         print(summarise(events, stack.archive_dir))
+        print()
+        print(request_traces(stack, events))
         print()
         print(_where_to_look(stack, app_port))
         if not args.once:

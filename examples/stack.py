@@ -1,4 +1,4 @@
-"""The local otel-audit stack: VictoriaLogs, VictoriaTraces and otelcol-audit, on loopback.
+"""The local otel-audit stack: VictoriaLogs, Jaeger and otelcol-audit, on loopback.
 
 Used by ``make demo`` and the end-to-end tests: real processes on free ports, started and
 stopped by the caller. The binaries are built by ``make tools`` into ``.cache/bin``.
@@ -23,11 +23,14 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".cache" / "bin"
 COLLECTOR_CONFIG = ROOT / "collector-config" / "otelcol-audit.yaml"
+JAEGER_CONFIG = ROOT / "collector-config" / "jaeger.yaml"
+# Jaeger's readiness path (its healthcheckv2 extension): 503 while starting, 200 once up.
+JAEGER_HEALTH_PATH = "/status"
 # Feature gates every otelcol-audit process is started (and validated) with: the spool
 # receiver's delete_after_read is behind an alpha gate at v0.145.0 (collector-config/README.md).
 COLLECTOR_FEATURE_GATES = "filelog.allowFileDeletion"
@@ -227,7 +230,12 @@ class Stack:
 
     workdir: Path
     logs_port: int = field(default_factory=free_port)
-    traces_port: int = field(default_factory=free_port)
+    # Jaeger: OTLP in (the collector sends OTLP/HTTP), query API out, health.
+    jaeger_otlp_grpc_port: int = field(default_factory=free_port)
+    jaeger_otlp_http_port: int = field(default_factory=free_port)
+    jaeger_query_port: int = field(default_factory=free_port)
+    jaeger_query_grpc_port: int = field(default_factory=free_port)
+    jaeger_health_port: int = field(default_factory=free_port)
     grpc_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
     health_port: int = field(default_factory=free_port)
@@ -249,8 +257,9 @@ class Stack:
         return f"http://127.0.0.1:{self.logs_port}"
 
     @property
-    def traces_url(self) -> str:
-        return f"http://127.0.0.1:{self.traces_port}"
+    def jaeger_url(self) -> str:
+        """Jaeger's query API (``/api/...``) and, in the official image, its web UI."""
+        return f"http://127.0.0.1:{self.jaeger_query_port}"
 
     @property
     def otlp_http_endpoint(self) -> str:
@@ -267,7 +276,7 @@ class Stack:
             # The spool the collector reads (an app with transport=spool writes there).
             "OTEL_AUDIT_SPOOL_DIR": str(self.spool_dir),
             "OTEL_AUDIT_LOGS_ENDPOINT": f"{self.logs_url}/insert/opentelemetry/v1/logs",
-            "OTEL_AUDIT_TRACES_ENDPOINT": f"{self.traces_url}/insert/opentelemetry/v1/traces",
+            "OTEL_AUDIT_TRACES_ENDPOINT": f"http://127.0.0.1:{self.jaeger_otlp_http_port}/v1/traces",
             "OTEL_AUDIT_COLLECTOR_HEALTH": f"127.0.0.1:{self.health_port}",
             "OTEL_AUDIT_COLLECTOR_METRICS_PORT": str(self.metrics_port),
         }
@@ -299,18 +308,20 @@ class Stack:
             self.workdir / "logs" / "victoria-logs.log",
         )
 
-    def victoria_traces(self) -> Service:
+    def jaeger(self) -> Service:
+        """Jaeger v2 with its memory store (collector-config/jaeger.yaml), on this stack's ports."""
         return Service(
-            "victoria-traces",
-            [
-                str(binary("victoria-traces")),
-                f"-httpListenAddr=127.0.0.1:{self.traces_port}",
-                f"-storageDataPath={self.workdir / 'victoria-traces'}",
-                # Traces are searchable as soon as they are ingested, not 30 s later.
-                "-search.latencyOffset=0s",
-            ],
-            f"{self.traces_url}/health",
-            self.workdir / "logs" / "victoria-traces.log",
+            "jaeger",
+            [str(binary("jaeger")), "--config", str(JAEGER_CONFIG)],
+            f"http://127.0.0.1:{self.jaeger_health_port}{JAEGER_HEALTH_PATH}",
+            self.workdir / "logs" / "jaeger.log",
+            env={
+                "OTEL_AUDIT_JAEGER_OTLP_GRPC": f"127.0.0.1:{self.jaeger_otlp_grpc_port}",
+                "OTEL_AUDIT_JAEGER_OTLP_HTTP": f"127.0.0.1:{self.jaeger_otlp_http_port}",
+                "OTEL_AUDIT_JAEGER_QUERY_HTTP": f"127.0.0.1:{self.jaeger_query_port}",
+                "OTEL_AUDIT_JAEGER_QUERY_GRPC": f"127.0.0.1:{self.jaeger_query_grpc_port}",
+                "OTEL_AUDIT_JAEGER_HEALTH": f"127.0.0.1:{self.jaeger_health_port}",
+            },
         )
 
     def collector(
@@ -364,13 +375,11 @@ class Stack:
             env={**self.app_env(service_name), **(env or {})},
         )
 
-    def start(
-        self, names: Sequence[str] = ("victoria-logs", "victoria-traces", "otelcol-audit")
-    ) -> None:
+    def start(self, names: Sequence[str] = ("victoria-logs", "jaeger", "otelcol-audit")) -> None:
         """Start the named services in order (backends before the collector)."""
         factories = {
             "victoria-logs": self.victoria_logs,
-            "victoria-traces": self.victoria_traces,
+            "jaeger": self.jaeger,
             "otelcol-audit": self.collector,
         }
         for name in names:
@@ -380,7 +389,7 @@ class Stack:
 
     def stop(self) -> None:
         """Stop everything, collector first so it can flush to the backends."""
-        for name in ("otelcol-audit", "victoria-traces", "victoria-logs"):
+        for name in ("otelcol-audit", "jaeger", "victoria-logs"):
             if name in self.services:
                 self.services[name].stop()
 
@@ -401,12 +410,29 @@ class Stack:
         query = urllib.parse.urlencode({"query": logsql, "limit": str(limit)})
         return http_post(f"{self.logs_url}/select/logsql/query", query.encode()).decode()
 
-    def jaeger_traces(self, service_name: str, limit: int = 1000) -> list[dict[str, Any]]:
-        """Traces of ``service_name`` through VictoriaTraces' Jaeger query API."""
+    def jaeger_trace_url(self, trace_id: str) -> str:
+        """Jaeger's answer for one trace (JSON, the API its UI reads)."""
+        return f"{self.jaeger_url}/api/traces/{trace_id}"
+
+    def jaeger_trace_raw(self, trace_id: str, api: Literal["v1", "v3"] = "v3") -> bytes | None:
+        """One trace as Jaeger answers it, or None while it has none with that id.
+
+        ``v3`` (``/api/v3/traces/{id}``) is OTLP JSON (``resourceSpans``, span events with
+        their names and typed attributes); ``v1`` (``/api/traces/{id}``) is the Jaeger
+        model the web UI reads (span events as ``logs`` with ``fields``).
+        """
+        path = f"/api/v3/traces/{trace_id}" if api == "v3" else f"/api/traces/{trace_id}"
+        try:
+            return http_get(f"{self.jaeger_url}{path}")
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return None
+            raise
+
+    def jaeger_search_raw(self, service_name: str, limit: int = 1000) -> bytes:
+        """Jaeger's v1 search answer for ``service_name`` (what its UI lists), as sent."""
         query = urllib.parse.urlencode({"service": service_name, "limit": str(limit)})
-        body = json.loads(http_get(f"{self.traces_url}/select/jaeger/api/traces?{query}"))
-        data: list[dict[str, Any]] = body.get("data") or []
-        return data
+        return http_get(f"{self.jaeger_url}/api/traces?{query}")
 
 
 @contextlib.contextmanager

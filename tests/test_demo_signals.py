@@ -1,6 +1,6 @@
 """``make demo`` stops every process it started on SIGINT, SIGTERM and SIGHUP.
 
-The demo starts VictoriaLogs, the collector and the app in sessions of their own, so a
+The demo starts VictoriaLogs, Jaeger, the collector and the app in sessions of their own, so a
 signal to the demo reaches none of them: the demo must stop them. Each case sends one signal
 to the top process only (not its process group) and then checks through /proc that every
 process under it has exited and that none of their listening ports is still open. The demos
@@ -34,7 +34,7 @@ STOPPING_WORDS = "stopping the demo app, the collector and the backends"
 START_PATIENCE = 240.0
 STOP_PATIENCE = 90.0
 # Processes the demo must have started (matched in each process's command line).
-EXPECTED_PROGRAMS = ("victoria-logs", "otelcol-audit", "examples.app:app")
+EXPECTED_PROGRAMS = ("victoria-logs", "bin/jaeger", "otelcol-audit", "examples.app:app")
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,7 @@ def _kill_leftovers(demo: Demo) -> None:
 @pytest.fixture(scope="module")
 def demos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Demo]]:
     """A running demo per case, all started at once (the binaries come from `make tools`)."""
-    for name in ("otelcol-audit", "victoria-logs"):
+    for name in ("otelcol-audit", "victoria-logs", "jaeger"):
         if not os.access(BIN / name, os.X_OK):
             pytest.fail(f"{BIN / name} is missing: run `make collector backends`")
     started: dict[str, Demo] = {}

@@ -37,7 +37,7 @@ def _returncode(service: object) -> object:
 
 @pytest.fixture
 def audit_stack(tmp_path: Path) -> Iterator[AuditStack]:
-    """VictoriaLogs, trace sink and otelcol-audit for one test (the test starts the app)."""
+    """VictoriaLogs, Jaeger and otelcol-audit for one test (the test starts the app)."""
     stack = AuditStack(tmp_path / "stack")
     try:
         stack.start_backends()

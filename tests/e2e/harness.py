@@ -1,29 +1,27 @@
 """The end-to-end harness: a full audit stack of real processes, and ways to read it back.
 
-:class:`AuditStack` starts VictoriaLogs, a trace sink (a plain collector writing what it
-receives to a file; VictoriaTraces cannot be installed here), otelcol-audit and the e2e app
-under ``opentelemetry-instrument uvicorn``, all on free loopback ports, through
-``examples/stack.py``. :class:`Traffic` drives the app and remembers what it sent, so the
-tests know which events must arrive. Nothing waits with a fixed sleep: :func:`poll` retries a
-check until it holds or a deadline passes.
+:class:`AuditStack` starts VictoriaLogs, Jaeger (the traces backend, memory store),
+otelcol-audit and the e2e app under ``opentelemetry-instrument uvicorn``, all on free loopback
+ports, through ``examples/stack.py``, and reads traces back through Jaeger's query API.
+:class:`Traffic` drives the app and remembers what it sent, so the tests know which events
+must arrive. Nothing waits with a fixed sleep: :func:`poll` retries a check until it holds or
+a deadline passes.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from examples.stack import Service, Stack, binary, free_port
+from examples.stack import Service, Stack
 from otel_audit.archive import ArchivedEvent, decode_any_value, read_events
 
 T = TypeVar("T")
 
-CONFIGS = Path(__file__).resolve().parent / "configs"
-TRACE_SINK_CONFIG = CONFIGS / "trace-sink.yaml"
 APP_TARGET = "tests.apps.e2e_app:app"
 APP_SERVICE = "e2e-app"
 # Request headers the app records (OTEL_AUDIT_CAPTURE_HEADERS); the PII test sends into them.
@@ -67,23 +65,15 @@ def start(service: Service) -> Service:
 
 @dataclass
 class AuditStack:
-    """VictoriaLogs + trace sink + otelcol-audit (+ the e2e app) in one work folder."""
+    """VictoriaLogs + Jaeger + otelcol-audit (+ the e2e app) in one work folder."""
 
     workdir: Path
     stack: Stack = field(init=False)
-    sink_http_port: int = field(default_factory=free_port)
-    sink_health_port: int = field(default_factory=free_port)
     services: dict[str, Service] = field(default_factory=dict)
-    victoria_traces: bool = False
-    """Send traces to a real VictoriaTraces instead of the trace sink (needs the binary)."""
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.stack = Stack(self.workdir)
-
-    @property
-    def sink_file(self) -> Path:
-        return self.workdir / "trace-sink" / "traces.jsonl"
 
     @property
     def archive_dir(self) -> Path:
@@ -95,29 +85,16 @@ class AuditStack:
         return self.stack.spool_dir
 
     def collector_env(self) -> dict[str, str]:
-        """otelcol-audit's environment, with traces going to the sink (or VictoriaTraces)."""
-        env = self.stack.collector_env()
-        if not self.victoria_traces:
-            env["OTEL_AUDIT_TRACES_ENDPOINT"] = f"http://127.0.0.1:{self.sink_http_port}/v1/traces"
-        return env
+        """otelcol-audit's environment: this stack's VictoriaLogs, Jaeger, folders and ports."""
+        return self.stack.collector_env()
 
     # service factories: the same arguments every time, so a restart is the same process
 
     def victoria_logs(self) -> Service:
         return self.stack.victoria_logs()
 
-    def trace_sink(self) -> Service:
-        return Service(
-            "trace-sink",
-            [str(binary("otelcol-audit")), "--config", str(TRACE_SINK_CONFIG)],
-            f"http://127.0.0.1:{self.sink_health_port}/",
-            self.workdir / "logs" / "trace-sink.log",
-            env={
-                "SINK_HTTP": f"127.0.0.1:{self.sink_http_port}",
-                "SINK_FILE": str(self.sink_file),
-                "SINK_HEALTH": f"127.0.0.1:{self.sink_health_port}",
-            },
-        )
+    def jaeger(self) -> Service:
+        return self.stack.jaeger()
 
     def collector(self) -> Service:
         return self.stack.collector(env=self.collector_env())
@@ -135,12 +112,9 @@ class AuditStack:
         return start(service)
 
     def start_backends(self) -> None:
-        """VictoriaLogs, the trace sink (or VictoriaTraces) and otelcol-audit, in order."""
+        """VictoriaLogs, Jaeger and otelcol-audit, in order."""
         self.start("victoria-logs", self.victoria_logs())
-        if self.victoria_traces:
-            self.start("victoria-traces", self.stack.victoria_traces())
-        else:
-            self.start("trace-sink", self.trace_sink())
+        self.start("jaeger", self.jaeger())
         self.start("otelcol-audit", self.collector())
 
     def start_all(self, app_env: Mapping[str, str] | None = None) -> None:
@@ -198,17 +172,34 @@ class AuditStack:
         """VictoriaLogs entries matching ``logsql`` (default: every audit event)."""
         return self.stack.query_logs(logsql)
 
-    def sink_bytes(self) -> bytes:
-        return self.sink_file.read_bytes() if self.sink_file.exists() else b""
+    def trace_spans(self, trace_ids: Iterable[str]) -> list[TraceSpan]:
+        """The spans Jaeger holds for ``trace_ids`` (``/api/v3/traces/{id}``, OTLP JSON).
 
-    def sink_spans(self) -> list[SinkSpan]:
-        """Every span the trace sink received."""
-        return list(read_sink_spans(self.sink_file))
+        A trace Jaeger does not have (yet) contributes no spans.
+        """
+        spans: list[TraceSpan] = []
+        for trace_id in sorted(set(trace_ids)):
+            raw = self.stack.jaeger_trace_raw(trace_id)
+            if raw is not None:
+                spans += read_otlp_spans(json.loads(raw).get("result", {}))
+        return spans
+
+    def jaeger_answers(self, trace_ids: Iterable[str]) -> bytes:
+        """Everything Jaeger tells about the app's traces, as sent, to search for leaks.
+
+        Its v1 search for the app's service (what the web UI lists), and each of
+        ``trace_ids`` through the v1 (web UI) and v3 (OTLP JSON) APIs.
+        """
+        answers = [self.stack.jaeger_search_raw(APP_SERVICE)]
+        for trace_id in sorted(set(trace_ids)):
+            for api in ("v1", "v3"):
+                answers.append(self.stack.jaeger_trace_raw(trace_id, api) or b"")
+        return b"\n".join(answers)
 
 
 @dataclass(frozen=True)
-class SinkSpan:
-    """A span from the trace sink's file, attributes decoded."""
+class TraceSpan:
+    """A span as Jaeger's v3 API returns it (OTLP JSON), attributes decoded."""
 
     trace_id: str
     span_id: str
@@ -226,43 +217,43 @@ def _decode_attributes(items: Sequence[Mapping[str, Any]] | None) -> dict[str, o
     return {item["key"]: decode_any_value(item.get("value", {})) for item in items or ()}
 
 
-def read_sink_spans(path: Path) -> Iterator[SinkSpan]:
-    """Spans from a collector ``file`` exporter's OTLP JSON lines (``resourceSpans``)."""
-    if not path.exists():
-        return
-    for line in path.read_bytes().splitlines():
-        if not line.strip():
-            continue
-        try:
-            request = json.loads(line)
-        except ValueError:
-            continue  # the line being written right now; the next poll reads it whole
-        for resource_spans in request.get("resourceSpans", ()):
-            resource = _decode_attributes(resource_spans.get("resource", {}).get("attributes"))
-            for scope_spans in resource_spans.get("scopeSpans", ()):
-                for span in scope_spans.get("spans", ()):
-                    yield SinkSpan(
-                        trace_id=span.get("traceId", "").lower(),
-                        span_id=span.get("spanId", "").lower(),
-                        name=span.get("name", ""),
-                        kind=int(span.get("kind", 0)),
-                        attributes=_decode_attributes(span.get("attributes")),
-                        events=[
-                            (event.get("name", ""), _decode_attributes(event.get("attributes")))
-                            for event in span.get("events", ())
-                        ],
-                        resource=resource,
-                    )
+def read_otlp_spans(traces: Mapping[str, Any]) -> Iterator[TraceSpan]:
+    """Spans of an OTLP JSON ``TracesData`` (``{"resourceSpans": [...]}``)."""
+    for resource_spans in traces.get("resourceSpans", ()):
+        resource = _decode_attributes(resource_spans.get("resource", {}).get("attributes"))
+        for scope_spans in resource_spans.get("scopeSpans", ()):
+            for span in scope_spans.get("spans", ()):
+                yield TraceSpan(
+                    trace_id=span.get("traceId", "").lower(),
+                    span_id=span.get("spanId", "").lower(),
+                    name=span.get("name", ""),
+                    kind=int(span.get("kind", 0)),
+                    attributes=_decode_attributes(span.get("attributes")),
+                    events=[
+                        (event.get("name", ""), _decode_attributes(event.get("attributes")))
+                        for event in span.get("events", ())
+                    ],
+                    resource=resource,
+                )
 
 
-def audit_span_events(spans: Sequence[SinkSpan]) -> dict[str, tuple[SinkSpan, str]]:
-    """``audit.event.id`` -> (span carrying it, event name), over every span's events."""
-    found: dict[str, tuple[SinkSpan, str]] = {}
+@dataclass(frozen=True)
+class SpanEvent:
+    """An audit span event found in a trace, and the span that carries it."""
+
+    span: TraceSpan
+    name: str
+    attributes: dict[str, object]
+
+
+def audit_span_events(spans: Sequence[TraceSpan]) -> dict[str, SpanEvent]:
+    """``audit.event.id`` -> the audit span event carrying it, over every span's events."""
+    found: dict[str, SpanEvent] = {}
     for span in spans:
         for name, attributes in span.events:
             event_id = attributes.get("audit.event.id")
             if name.startswith("audit.") and isinstance(event_id, str):
-                found[event_id] = (span, name)
+                found[event_id] = SpanEvent(span, name, attributes)
     return found
 
 
@@ -273,9 +264,10 @@ __all__ = [
     "LIVE_SERVICES",
     "SPAN_KIND_SERVER",
     "AuditStack",
-    "SinkSpan",
+    "SpanEvent",
+    "TraceSpan",
     "audit_span_events",
     "poll",
-    "read_sink_spans",
+    "read_otlp_spans",
     "start",
 ]

@@ -1,6 +1,6 @@
 """Fault tests with real processes: what survives a crash, a dead backend and a full disk.
 
-One stack (VictoriaLogs, trace sink, otelcol-audit) is shared by every case of this module;
+One stack (VictoriaLogs, Jaeger, otelcol-audit) is shared by every case of this module;
 each case starts its own app under uvicorn (its own ``service.instance.id``), stops it, and
 brings back whatever it killed. Every event of a request that got a 2xx answer must reach
 the collector's archive, duplicates allowed and counted, no gap in ``audit.seq``

@@ -113,7 +113,7 @@ def leaks(where: str, raw: bytes) -> list[str]:
 
 
 def test_pii_corpus_leaves_no_trace(stack: AuditStack, request: pytest.FixtureRequest) -> None:
-    """No PII sample or secret value survives into the archive, VictoriaLogs or the traces."""
+    """No PII sample or secret value survives into the archive, VictoriaLogs or Jaeger."""
     traffic = Traffic(stack.app_url)
     for sample in PII_SAMPLES:
         send_sample(traffic, sample.value)
@@ -141,16 +141,17 @@ def test_pii_corpus_leaves_no_trace(stack: AuditStack, request: pytest.FixtureRe
         assert masked_values
         assert report.count("masked") >= len(masked_values), report
     event_ids = {str(e.attributes["audit.event.id"]) for e in archived}
+    trace_ids = {e.trace_id for e in archived}
     wait_for_logs(stack, event_ids, BACKEND_PATIENCE)
     poll(
-        lambda: event_ids <= audit_span_events(stack.sink_spans()).keys(),
+        lambda: event_ids <= audit_span_events(stack.trace_spans(trace_ids)).keys(),
         timeout=BACKEND_PATIENCE,
-        what="every audit span event in the trace sink",
+        what="every audit span event in Jaeger",
     )
 
     found = (
         leaks("archive", stack.archive_bytes())
         + leaks("VictoriaLogs", stack.stack.query_logs_raw("*").encode())
-        + leaks("traces", stack.sink_bytes())
+        + leaks("Jaeger", stack.jaeger_answers(trace_ids))
     )
     assert found == [], "\n".join(found)

@@ -1,4 +1,4 @@
-"""The whole path, app -> otelcol-audit -> archive, VictoriaLogs and the traces backend.
+"""The whole path, app -> otelcol-audit -> archive, VictoriaLogs and Jaeger (the traces backend).
 
 One stack and one realistic session serve the module: several users and tenants, success,
 refusal, a crash, a validation error, an unknown route, a non-audit log and a WebSocket.
@@ -6,25 +6,25 @@ refusal, a crash, a validation error, an unknown route, a non-audit log and a We
 
 from __future__ import annotations
 
+import functools
+import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from examples.stack import BIN
 from otel_audit.archive import ArchivedEvent
 
-from .harness import APP_SERVICE, AuditStack, poll
+from .harness import AuditStack, poll
 from .traffic import (
+    SPAN_EVENT_KEYS,
     Traffic,
     check_archive,
     check_note_only_in_victorialogs,
     check_span_events,
     check_victorialogs,
     drive_session,
-    event_id,
     wait_for_archive,
 )
 
@@ -37,7 +37,7 @@ BACKEND_PATIENCE = 30.0
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditStack]:
-    """VictoriaLogs, trace sink, otelcol-audit and the e2e app, for this module."""
+    """VictoriaLogs, Jaeger, otelcol-audit and the e2e app, for this module."""
     audit_stack = AuditStack(tmp_path_factory.mktemp("pipeline"))
     try:
         audit_stack.start_all()
@@ -70,9 +70,31 @@ def test_every_audit_event_reaches_archive_and_victorialogs(
     assert {"/items/{item_id}", "/users/{user_id}/role", "/ws/chat"} <= routes
 
 
-def test_span_events_carry_audit_events(stack: AuditStack, archived: list[ArchivedEvent]) -> None:
-    """Every archived event is also a span event on its server span, with the same event id."""
+def test_jaeger_shows_each_audit_event_on_its_server_span(
+    stack: AuditStack, archived: list[ArchivedEvent]
+) -> None:
+    """Through Jaeger's API, each archived event is a span event on its own server span, with
+    the record's event name, id, action, outcome, user and tenant."""
     check_span_events(stack, archived, BACKEND_PATIENCE)
+
+
+def test_jaeger_has_each_audited_request_trace(
+    stack: AuditStack, session: Traffic, archived: list[ArchivedEvent]
+) -> None:
+    """Each audited HTTP request's trace, found by the id its record names, shows the request
+    event in Jaeger's web UI API too (``/api/traces/{id}``, the span event as a span log)."""
+    requests = {
+        str(e.attributes["audit.request.id"]): e
+        for e in archived
+        if e.event_name == "audit.http.request"
+    }
+    assert requests.keys() == {sent.request_id for sent in session.sent}
+    for event in requests.values():
+        poll(
+            functools.partial(request_span_logs, stack, event),
+            timeout=BACKEND_PATIENCE,
+            what=f"the request event of trace {event.trace_id} in Jaeger's v1 API",
+        )
 
 
 def test_non_audit_logs_stay_out_of_archive(
@@ -82,41 +104,26 @@ def test_non_audit_logs_stay_out_of_archive(
     check_note_only_in_victorialogs(stack, NOTE, BACKEND_PATIENCE)
 
 
-# --- the real traces backend -----------------------------------------------------------------
+# --- Jaeger's v1 answer (what its web UI reads) -----------------------------------------------
 
 
-def jaeger_audit_events(traces: list[dict[str, Any]]) -> dict[str, str]:
-    """``audit.event.id`` -> spanID of the span whose log (span event) carries it."""
-    found: dict[str, str] = {}
-    for trace in traces:
-        for span in trace.get("spans", ()):
-            for log in span.get("logs", ()):
-                fields = {f.get("key"): f.get("value") for f in log.get("fields", ())}
-                if isinstance(fields.get("audit.event.id"), str):
-                    found[fields["audit.event.id"]] = str(span.get("spanID", "")).lower()
-    return found
+def span_logs(answer: dict[str, Any], span_id: str) -> list[dict[str, object]]:
+    """The logs (span events) of span ``span_id`` in a v1 ``/api/traces/{id}`` answer, each as
+    ``{field key: value}``; the event name is the ``event`` field."""
+    return [
+        {field["key"]: field["value"] for field in log.get("fields", ())}
+        for trace in answer.get("data") or ()
+        for span in trace.get("spans", ())
+        if str(span.get("spanID", "")).lower() == span_id
+        for log in span.get("logs", ())
+    ]
 
 
-@pytest.mark.skipif(
-    not (BIN / "victoria-traces").exists(),
-    reason="VictoriaTraces is not installable here: the Go module proxy answers 403 for "
-    "github.com/VictoriaMetrics/VictoriaTraces",
-)
-def test_span_events_reach_victoriatraces(tmp_path: Path) -> None:
-    """VictoriaTraces' Jaeger API shows the audit span events on the archived events' spans."""
-    audit_stack = AuditStack(tmp_path / "stack", victoria_traces=True)
-    try:
-        audit_stack.start_all()
-        traffic = Traffic(audit_stack.app_url)
-        drive_session(traffic, NOTE)
-        archived = wait_for_archive(audit_stack, traffic, ARCHIVE_PATIENCE)
-        expected = {event_id(e): e.span_id for e in archived}
-
-        def all_found() -> dict[str, str] | None:
-            found = jaeger_audit_events(audit_stack.stack.jaeger_traces(APP_SERVICE))
-            return found if expected.keys() <= found.keys() else None
-
-        found = poll(all_found, timeout=BACKEND_PATIENCE, what="audit span events in Jaeger")
-        assert {i: found[i] for i in expected} == expected
-    finally:
-        audit_stack.stop()
+def request_span_logs(stack: AuditStack, event: ArchivedEvent) -> list[dict[str, object]]:
+    """The logs of ``event``'s span in Jaeger's v1 answer that are ``event``: its name and
+    the minimal span event's attributes, as archived."""
+    wanted: dict[str, object] = {"event": event.event_name}
+    wanted |= {k: event.attributes[k] for k in SPAN_EVENT_KEYS if k in event.attributes}
+    raw = stack.stack.jaeger_trace_raw(event.trace_id, api="v1")
+    logs = span_logs(json.loads(raw), event.span_id) if raw else []
+    return [log for log in logs if wanted.items() <= log.items()]

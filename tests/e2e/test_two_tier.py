@@ -41,7 +41,7 @@ def test_two_tier_agent_gateway(tmp_path: Path) -> None:
     }
     try:
         stack.start("victoria-logs", stack.victoria_logs())
-        stack.start("trace-sink", stack.trace_sink())
+        stack.start("jaeger", stack.jaeger())
         gateway = stack.stack.collector(
             env=stack.collector_env(), overlays=[GATEWAY_OVERLAY], name="gateway"
         )
