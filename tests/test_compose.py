@@ -3,8 +3,9 @@
 No Docker engine runs where the tests run, so the compose deployment is never started here.
 These checks keep it honest instead: it validates against the compose specification, every
 file it names exists, its collector environment is the contract of
-collector-config/otelcol-audit.yaml, its ports and endpoints are the ones that config and
-examples/stack.py use, and its images are the versions pinned in scripts/versions.env.
+collector-config/otelcol-audit.yaml (and Jaeger's that of collector-config/jaeger.yaml), its
+ports and endpoints are the ones those configs and examples/stack.py use, and its images are
+the versions pinned in scripts/versions.env.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from examples.stack import COLLECTOR_CONFIG, COLLECTOR_FLAGS, Stack, binary
+from examples.stack import (
+    COLLECTOR_CONFIG,
+    COLLECTOR_FLAGS,
+    JAEGER_CONFIG,
+    JAEGER_HEALTH_PATH,
+    Stack,
+    binary,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -79,9 +87,9 @@ def _bind_mounts(service: str) -> list[tuple[str, str, bool]]:
     return mounts
 
 
-def _config_variables() -> dict[str, str | None]:
-    """Every variable otelcol-audit.yaml reads, with its default (None when it has none)."""
-    return {match[1]: match[2] for match in ENV_REFERENCE.finditer(COLLECTOR_CONFIG.read_text())}
+def _config_variables(config: Path = COLLECTOR_CONFIG) -> dict[str, str | None]:
+    """Every variable ``config`` reads, with its default (None when it has none)."""
+    return {match[1]: match[2] for match in ENV_REFERENCE.finditer(config.read_text())}
 
 
 def _versions() -> dict[str, str]:
@@ -177,9 +185,13 @@ def test_config_default_is_overridden_unless_right_in_a_container(name: str) -> 
     assert name in _environment("collector") or name in CONTAINER_SAFE_DEFAULTS
 
 
-def _collector_command() -> list[str]:
-    command = SERVICES["collector"]["command"]
+def _command(service: str) -> list[str]:
+    command = SERVICES[service]["command"]
     return shlex.split(command) if isinstance(command, str) else [str(word) for word in command]
+
+
+def _collector_command() -> list[str]:
+    return _command("collector")
 
 
 def _collector_flags() -> list[str]:
@@ -251,10 +263,7 @@ def test_collector_listens_where_compose_expects(name: str, port: int) -> None:
 
 @pytest.mark.parametrize(
     ("name", "service", "port"),
-    [
-        ("OTEL_AUDIT_LOGS_ENDPOINT", "victorialogs", 9428),
-        ("OTEL_AUDIT_TRACES_ENDPOINT", "victoriatraces", 10428),
-    ],
+    [("OTEL_AUDIT_LOGS_ENDPOINT", "victorialogs", 9428)],
 )
 def test_backend_endpoint_names_the_backend_service(name: str, service: str, port: int) -> None:
     """The collector exports to the backend service's port, at the path the local stack uses."""
@@ -285,7 +294,7 @@ def test_app_exports_to_the_collector_http_port() -> None:
     [
         ("collector", "otel/opentelemetry-collector-contrib", "OTELCOL_VERSION"),
         ("victorialogs", "victoriametrics/victoria-logs", "VICTORIALOGS_VERSION"),
-        ("victoriatraces", "victoriametrics/victoria-traces", "VICTORIATRACES_VERSION"),
+        ("jaeger", "jaegertracing/jaeger", "JAEGER_RELEASE"),
     ],
 )
 def test_image_is_the_pinned_version(service: str, repository: str, pin: str) -> None:
@@ -293,16 +302,80 @@ def test_image_is_the_pinned_version(service: str, repository: str, pin: str) ->
     assert SERVICES[service]["image"] == f"{repository}:{_versions()[pin]}"
 
 
-def test_collector_runs_the_config_the_tests_run() -> None:
-    """The compose collector runs collector-config/otelcol-audit.yaml, mounted read-only."""
-    command = _collector_command()
+@pytest.mark.parametrize(
+    ("service", "config"), [("collector", COLLECTOR_CONFIG), ("jaeger", JAEGER_CONFIG)]
+)
+def test_service_runs_the_config_the_tests_run(service: str, config: Path) -> None:
+    """The compose collector and Jaeger run the configs the tests run, mounted read-only."""
+    command = _command(service)
     assert "--config" in command, command
     config_path = command[command.index("--config") + 1]
-    mounted = {target: (source, ro) for source, target, ro in _bind_mounts("collector")}
+    mounted = {target: (source, ro) for source, target, ro in _bind_mounts(service)}
     assert config_path in mounted, f"{config_path} is not a bind mount"
     source, read_only = mounted[config_path]
-    assert (ROOT / source).resolve() == COLLECTOR_CONFIG
-    assert read_only, "the collector config should be mounted read-only"
+    assert (ROOT / source).resolve() == config
+    assert read_only, f"the {service} config should be mounted read-only"
+
+
+# --- Jaeger ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(_config_variables(JAEGER_CONFIG)))
+def test_jaeger_listens_on_every_interface_at_the_config_default(name: str) -> None:
+    """Each address of jaeger.yaml is set for the container: all interfaces, the default port."""
+    default = _config_variables(JAEGER_CONFIG)[name]
+    assert default is not None, f"{name} has no default in jaeger.yaml"
+    assert _environment("jaeger").get(name) == f"0.0.0.0:{_address_port(default)}"
+
+
+def test_jaeger_sets_only_variables_its_config_reads() -> None:
+    """Every variable set on the compose Jaeger is read by collector-config/jaeger.yaml."""
+    assert set(_environment("jaeger")) <= set(_config_variables(JAEGER_CONFIG))
+
+
+def test_collector_exports_traces_to_jaeger_otlp_http() -> None:
+    """Traces go to Jaeger's OTLP/HTTP port, off 4317/4318, in compose, by default and locally."""
+    compose = urlsplit(_environment("collector")["OTEL_AUDIT_TRACES_ENDPOINT"])
+    default = _config_variables()["OTEL_AUDIT_TRACES_ENDPOINT"]
+    jaeger_default = _config_variables(JAEGER_CONFIG)["OTEL_AUDIT_JAEGER_OTLP_HTTP"]
+    assert default is not None and jaeger_default is not None
+    stack = Stack(ROOT / "unused")
+    local = urlsplit(stack.collector_env()["OTEL_AUDIT_TRACES_ENDPOINT"])
+    assert compose.hostname == "jaeger"
+    assert compose.port == _address_port(_environment("jaeger")["OTEL_AUDIT_JAEGER_OTLP_HTTP"])
+    assert compose.port == urlsplit(default).port == _address_port(jaeger_default)
+    assert compose.port not in {4317, 4318}
+    assert local.port == stack.jaeger_otlp_http_port
+    assert compose.path == urlsplit(default).path == local.path == "/v1/traces"
+
+
+def test_jaeger_healthcheck_probes_its_health_endpoint() -> None:
+    """The compose healthcheck asks Jaeger's health extension, where the local stack waits."""
+    port = _address_port(_environment("jaeger")["OTEL_AUDIT_JAEGER_HEALTH"])
+    probe = " ".join(SERVICES["jaeger"]["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{port}{JAEGER_HEALTH_PATH}" in probe
+
+
+def test_jaeger_publishes_its_ui_and_query_api() -> None:
+    """The web UI and query API port is published (on the host's loopback), OTLP is not."""
+    jaeger = _environment("jaeger")
+    published = _container_ports("jaeger")
+    assert _address_port(jaeger["OTEL_AUDIT_JAEGER_QUERY_HTTP"]) in published
+    assert _address_port(jaeger["OTEL_AUDIT_JAEGER_OTLP_HTTP"]) not in published
+    assert all(str(entry).startswith("127.0.0.1:") for entry in SERVICES["jaeger"]["ports"])
+
+
+def test_jaeger_config_validates_with_the_compose_environment() -> None:
+    """The jaeger binary accepts jaeger.yaml with exactly the compose Jaeger's variables."""
+    result = subprocess.run(
+        [str(binary("jaeger")), "validate", "--config", str(JAEGER_CONFIG)],
+        env=_environment("jaeger"),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(
