@@ -2,7 +2,8 @@
 
 ``--only asgi`` times the audited app in process (raw ASGI calls, microseconds per request),
 against ``--compare-with REV`` when given. ``--only spool`` measures the spool writer
-(durable lines/s from 8 threads, fail-closed wait latency).
+(durable lines/s from 8 threads, fail-closed wait latency). ``--only latency`` measures
+emit -> archive latency through an agent and two gateways against one gateway alone.
 
 Every number is a ratio against a baseline measured in the same run; nothing here asserts
 on time. ``--quick`` is a smoke run (seconds, not minutes); ``--only`` picks one part;
@@ -17,7 +18,15 @@ import os
 import shutil
 import sys
 
-from . import asgi_cost, http_throughput, pipeline, profile_http, record_cost, spool
+from . import (
+    asgi_cost,
+    http_throughput,
+    pipeline,
+    profile_http,
+    record_cost,
+    scaleout_latency,
+    spool,
+)
 from .processes import stop_on_sigterm
 
 
@@ -25,7 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short smoke run")
     parser.add_argument(
-        "--only", choices=("http", "asgi", "record", "pipeline", "spool"), help="run one benchmark"
+        "--only",
+        choices=("http", "asgi", "record", "pipeline", "spool", "latency"),
+        help="run one benchmark",
     )
     parser.add_argument(
         "--compare-with",
@@ -55,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     collector = parser.add_argument_group("collector pipeline")
     collector.add_argument("--batch", type=int, help="audit records per OTLP request (500)")
     collector.add_argument("--senders", type=int, help="load generator connections (4)")
-    collector.add_argument("--latency-rate", type=float, help="records/s for the latency (200)")
+    collector.add_argument(
+        "--latency-rate", type=float, help="records/s for the latency (pipeline 200, latency 100)"
+    )
     record = parser.add_argument_group("record() cost")
     record.add_argument("--iterations", type=int, help="calls per timed block (20000)")
     record.add_argument("--repeats", type=int, help="timed blocks per case (5)")
@@ -89,7 +102,20 @@ def _pipeline_settings(args: argparse.Namespace) -> pipeline.PipelineSettings:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def _latency_settings(args: argparse.Namespace) -> scaleout_latency.LatencySettings:
+    quick = scaleout_latency.LatencySettings(seconds=2, rounds=1, app_seconds=6, batches=4)
+    base = quick if args.quick else scaleout_latency.LatencySettings()
+    return scaleout_latency.LatencySettings(
+        rate=args.latency_rate or base.rate,
+        seconds=args.duration or base.seconds,
+        rounds=args.rounds or base.rounds,
+        app_seconds=base.app_seconds,
+        batches=base.batches,
+        batch=args.batch or base.batch,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0912 - one branch per benchmark
     args = _parser().parse_args(argv)
     stop_on_sigterm()
     iterations = args.iterations or (2000 if args.quick else 20000)
@@ -134,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         print("spool runs:", flush=True)
         report += [""] if report else []
         report += spool.format_report(spool.measure(2.0 if args.quick else 5.0))
+    if args.only in (None, "latency"):
+        print("scale-out latency runs:", flush=True)
+        report += [""] if report else []
+        report += scaleout_latency.format_report(scaleout_latency.measure(_latency_settings(args)))
     print()
     print("\n".join(report))
     return 0
