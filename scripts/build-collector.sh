@@ -4,8 +4,9 @@
 # .cache/bin/otelcol-audit.
 #
 # Caching, so that a second run builds nothing:
-#   - the build is keyed by a hash of the manifest + the builder version (+ this
-#     recipe's revision and the platform); .cache/otelcol-audit/key records the key of
+#   - the build is keyed by a hash of the manifest, the sources of the local components
+#     it builds from collector-components/ (not their tests), the builder version, this
+#     recipe's revision and the platform; .cache/otelcol-audit/key records the key of
 #     the binary in .cache/bin, and a matching key means there is nothing to do;
 #   - a machine-level copy lives in ${OTEL_AUDIT_BUILD_CACHE:-$HOME/.cache/otel-audit}/<key>/,
 #     so a fresh clone on the same machine (CI clones fresh) links it instead of
@@ -50,9 +51,18 @@ check_manifest_pins() {
 
 check_manifest_pins
 
+# The local components' files that end up in the binary: Go sources and module files,
+# not tests or test data (a new fuzz corpus entry must not cost a rebuild), one
+# "<sha256>  <path>" line each, in a fixed order.
+component_sources() {
+    find collector-components -type f \( -name go.mod -o -name go.sum -o \( -name '*.go' ! -name '*_test.go' \) \) \
+        ! -path '*/testdata/*' -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum
+}
+
 # The cache key: what decides the binary's content.
 key="otelcol-audit-$({
     cat "$MANIFEST"
+    component_sources
     echo "builder=$BUILDER_MODULE@$BUILDER_VERSION"
     echo "recipe=$BUILD_RECIPE_REV"
     echo "platform=$platform"

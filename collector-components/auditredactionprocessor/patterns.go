@@ -1,0 +1,106 @@
+package auditredactionprocessor
+
+import (
+	"crypto/md5"  //nolint:gosec // offered for compatibility with the contrib processor
+	"crypto/sha1" //nolint:gosec // idem
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"regexp"
+
+	"golang.org/x/crypto/sha3"
+)
+
+// pattern is one configured regular expression with its derived prefilter.
+type pattern struct {
+	source string
+	re     *regexp.Regexp
+	pre    *prefilter
+}
+
+func compilePatterns(sources []string) ([]*pattern, error) {
+	out := make([]*pattern, 0, len(sources))
+	for _, source := range sources {
+		re, err := regexp.Compile(source)
+		if err != nil {
+			return nil, fmt.Errorf("error compiling regex %q: %w", source, err)
+		}
+		pre, err := derivePrefilter(source)
+		if err != nil { // cannot happen once regexp.Compile accepted it
+			return nil, fmt.Errorf("deriving the prefilter of %q: %w", source, err)
+		}
+		out = append(out, &pattern{source: source, re: re, pre: pre})
+	}
+	return out, nil
+}
+
+// anyMatches tells whether one of the patterns matches value (order does not matter).
+func anyMatches(patterns []*pattern, value string, f *features) bool {
+	if len(patterns) == 0 {
+		return false
+	}
+	f.scan(value)
+	for _, p := range patterns {
+		if p.pre.mayMatch(f) && p.re.MatchString(value) {
+			return true
+		}
+	}
+	return false
+}
+
+// masker replaces matches with "****" or with the hex digest of the matched text.
+type masker struct {
+	newHash func() hash.Hash
+}
+
+func newMasker(h HashFunction) masker {
+	switch h {
+	case hashSHA1:
+		return masker{newHash: sha1.New}
+	case hashSHA3:
+		return masker{newHash: sha3.New256}
+	case hashMD5:
+		return masker{newHash: md5.New}
+	}
+	return masker{}
+}
+
+const fixedMask = "****"
+
+func (m masker) mask(match string) string {
+	if m.newHash == nil {
+		return fixedMask
+	}
+	h := m.newHash()
+	h.Write([]byte(match))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// wholeValue is what a blocked key's value is masked with: every run of characters
+// other than newlines (a value with newlines keeps them), and an empty value becomes one
+// mask, as the contrib processor does.
+var wholeValue = regexp.MustCompile(".*")
+
+func (m masker) maskWhole(value string) string { return wholeValue.ReplaceAllStringFunc(value, m.mask) }
+
+// maskBlocked applies the blocked patterns in order, each to the result of the one
+// before. A pattern whose prefilter rules the current text out is skipped; the others
+// replace in one pass (no separate match first). After a change the text is scanned
+// again, so every prefilter is checked against the text its regex would see.
+func (m masker) maskBlocked(patterns []*pattern, value string, f *features) string {
+	if len(patterns) == 0 {
+		return value
+	}
+	f.scan(value)
+	current := value
+	for _, p := range patterns {
+		if !p.pre.mayMatch(f) {
+			continue
+		}
+		if replaced := p.re.ReplaceAllStringFunc(current, m.mask); replaced != current {
+			current = replaced
+			f.scan(current)
+		}
+	}
+	return current
+}
