@@ -18,6 +18,8 @@ from otel_audit import Actor, AuditConfig, Policy, Rule, record, set_actor
 from .conftest import Telemetry, audited_app
 
 CONFIG = Path(__file__).resolve().parent.parent / "collector-config" / "otelcol-audit.yaml"
+# The processor holding the audit allow-list in that file.
+PROCESSOR = "audit_redaction/audit"
 # Captured headers are opt-in and named by the deployment; the shipped allow-list cannot
 # know them (a deployment that captures headers adds its names there).
 OPT_IN_PREFIXES = ("http.request.header.",)
@@ -25,7 +27,7 @@ OPT_IN_PREFIXES = ("http.request.header.",)
 
 def _allowed_keys() -> set[str]:
     config = yaml.safe_load(CONFIG.read_text())
-    keys: list[str] = config["processors"]["redaction/audit"]["allowed_keys"]
+    keys: list[str] = config["processors"][PROCESSOR]["allowed_keys"]
     return set(keys)
 
 
@@ -86,7 +88,7 @@ def test_spool_integrity_fields_are_allowed_by_the_collector(tmp_path: Path) -> 
     assert events[-1].event_name == "audit.transport.closed"
     emitted = {key for event in events for key in event.attributes}
     missing = {key for key in emitted - _allowed_keys() if not key.startswith(OPT_IN_PREFIXES)}
-    assert not missing, f"add to redaction/audit allowed_keys in {CONFIG.name}: {sorted(missing)}"
+    assert not missing, f"add to {PROCESSOR} allowed_keys in {CONFIG.name}: {sorted(missing)}"
 
 
 def test_every_emitted_attribute_is_allowed_by_the_collector(telemetry: Telemetry) -> None:
@@ -110,4 +112,4 @@ def test_every_emitted_attribute_is_allowed_by_the_collector(telemetry: Telemetr
         "error.type",
     } <= emitted  # really exercised
     missing = {key for key in emitted - _allowed_keys() if not key.startswith(OPT_IN_PREFIXES)}
-    assert not missing, f"add to redaction/audit allowed_keys in {CONFIG.name}: {sorted(missing)}"
+    assert not missing, f"add to {PROCESSOR} allowed_keys in {CONFIG.name}: {sorted(missing)}"
