@@ -4,8 +4,9 @@ No Docker engine runs where the tests run, so the compose deployment is never st
 These checks keep it honest instead: it validates against the compose specification, every
 file it names exists, its collector environment is the contract of
 collector-config/otelcol-audit.yaml (and Jaeger's that of collector-config/jaeger.yaml), its
-ports and endpoints are the ones those configs and examples/stack.py use, and its images are
-the versions pinned in scripts/versions.env.
+ports and endpoints are the ones those configs and examples/stack.py use, its images are
+the versions pinned in scripts/versions.env, and the collector image it builds
+(collector-config/Dockerfile) builds the manifest `make collector` builds.
 """
 
 from __future__ import annotations
@@ -292,7 +293,6 @@ def test_app_exports_to_the_collector_http_port() -> None:
 @pytest.mark.parametrize(
     ("service", "repository", "pin"),
     [
-        ("collector", "otel/opentelemetry-collector-contrib", "OTELCOL_VERSION"),
         ("victorialogs", "victoriametrics/victoria-logs", "VICTORIALOGS_VERSION"),
         ("jaeger", "jaegertracing/jaeger", "JAEGER_RELEASE"),
     ],
@@ -315,6 +315,102 @@ def test_service_runs_the_config_the_tests_run(service: str, config: Path) -> No
     source, read_only = mounted[config_path]
     assert (ROOT / source).resolve() == config
     assert read_only, f"the {service} config should be mounted read-only"
+
+
+# --- The collector image, built from the repository -----------------------------------------
+
+COLLECTOR_DOCKERFILE = ROOT / "collector-config" / "Dockerfile"
+BUILDER_MANIFEST = ROOT / "collector-config" / "builder-config.yaml"
+
+
+def _instructions(dockerfile: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of a Dockerfile, continuation lines joined, comments left out."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for line in dockerfile.read_text().splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        pending += line.rstrip().removesuffix("\\") + " "
+        if not line.rstrip().endswith("\\"):
+            word, _, rest = pending.strip().partition(" ")
+            instructions.append((word.upper(), " ".join(rest.split())))
+            pending = ""
+    return instructions
+
+
+def _dockerfile_args(dockerfile: Path) -> dict[str, str]:
+    """Default values of the Dockerfile's ARGs."""
+    pairs = (rest.partition("=") for word, rest in _instructions(dockerfile) if word == "ARG")
+    return {name: default for name, sep, default in pairs if sep}
+
+
+def _builder_commands() -> list[str]:
+    """The shell commands of the image's RUN instructions that run ocb."""
+    runs = [rest for word, rest in _instructions(COLLECTOR_DOCKERFILE) if word == "RUN"]
+    return [command for run in runs for command in run.split("&&") if " builder " in f" {command} "]
+
+
+def test_collector_is_built_from_the_repository() -> None:
+    """The compose collector is collector-config/Dockerfile built with the repository as context."""
+    build = SERVICES["collector"]["build"]
+    assert (ROOT / build["context"]).resolve() == ROOT
+    assert (ROOT / build["context"] / build["dockerfile"]).resolve() == COLLECTOR_DOCKERFILE
+    assert "image" not in SERVICES["collector"], "a pulled image would stand in for the build"
+
+
+def test_collector_image_pins_the_collector_release() -> None:
+    """The image installs the builder of the release versions.env pins, on a new enough Go."""
+    args, versions = _dockerfile_args(COLLECTOR_DOCKERFILE), _versions()
+    assert args["OTELCOL_VERSION"] == versions["OTELCOL_VERSION"]
+    go = tuple(int(part) for part in args["GO_VERSION"].split("."))
+    assert go >= tuple(int(part) for part in versions["GO_MIN_VERSION"].split("."))
+    froms = [rest for word, rest in _instructions(COLLECTOR_DOCKERFILE) if word == "FROM"]
+    assert froms[0].startswith("golang:${GO_VERSION}-"), froms[0]
+    runs = " ".join(rest for word, rest in _instructions(COLLECTOR_DOCKERFILE) if word == "RUN")
+    assert "go install go.opentelemetry.io/collector/cmd/builder@v${OTELCOL_VERSION}" in runs
+
+
+def test_collector_image_builds_the_manifest_and_its_local_components() -> None:
+    """ocb runs on the manifest make collector uses, with every local component copied in."""
+    manifest = _load_yaml(BUILDER_MANIFEST)
+    (builder,) = _builder_commands()
+    words = shlex.split(builder)
+    assert words[words.index("--config") + 1] == str(BUILDER_MANIFEST.relative_to(ROOT))
+    copies = [
+        shlex.split(rest)
+        for word, rest in _instructions(COLLECTOR_DOCKERFILE)
+        if word == "COPY" and "--from=" not in rest
+    ]
+    # Each COPY keeps the repository layout (source and destination are the same path), so
+    # the manifest's relative `path:` entries resolve inside the image as in the repository.
+    copied = {Path(source) for *sources, destination in copies for source in sources}
+    assert all(
+        Path(destination) == Path(source) for *sources, destination in copies for source in sources
+    ), copies
+    local = [
+        Path(module["path"])
+        for kind in ("receivers", "processors", "exporters", "connectors", "extensions")
+        for module in manifest.get(kind) or []
+        if "path" in module
+    ]
+    assert local, "the manifest names no local component"
+    for path in [*local, BUILDER_MANIFEST.relative_to(ROOT)]:
+        assert any(path == c or c in path.parents for c in copied), f"{path} is not copied in"
+
+
+def test_collector_image_ships_the_built_binary_alone() -> None:
+    """The last stage copies the binary ocb wrote (output_path/name) and runs it, without Go."""
+    dist = _load_yaml(BUILDER_MANIFEST)["dist"]
+    built = Path(dist["output_path"]) / dist["name"]
+    runs = " ".join(rest for word, rest in _instructions(COLLECTOR_DOCKERFILE) if word == "RUN")
+    assert f"cp {built.as_posix().removeprefix('./')} /otelcol-audit" in runs
+    instructions = _instructions(COLLECTOR_DOCKERFILE)
+    last_from = max(i for i, (word, _) in enumerate(instructions) if word == "FROM")
+    final = instructions[last_from:]
+    assert not final[0][1].startswith("golang"), final[0]
+    assert ("COPY", "--from=build /otelcol-audit /otelcol-audit") in final
+    assert ("ENTRYPOINT", '["/otelcol-audit"]') in final
+    assert ("USER", "10001:10001") in final, "docker-compose's volume-init chowns to 10001"
 
 
 # --- Jaeger ----------------------------------------------------------------------------------
