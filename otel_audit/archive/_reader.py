@@ -90,18 +90,25 @@ def _reading_order(path: Path) -> tuple[int, str, int, str]:
 
 
 def read_events(
-    path: str | os.PathLike[str], *, errors: list[ArchiveReadError] | None = None
+    path: str | os.PathLike[str],
+    *,
+    errors: list[ArchiveReadError] | None = None,
+    keep_line: Callable[[bytes], bool] | None = None,
 ) -> Iterator[ArchivedEvent]:
     """Yield every log record in the archive at ``path`` (file or directory), in order.
 
     Damaged lines and records are skipped. Each is appended to ``errors`` when given,
     otherwise logged as a warning on the ``otel_audit`` logger.
+
+    ``keep_line`` (a query's prefilter) sees each complete line's raw bytes first; a line it
+    rejects is neither decoded nor checked, so it must only reject lines that cannot hold a
+    wanted record. An incomplete last line is always decoded (and reported as torn).
     """
     report: Callable[[ArchiveReadError], None] = (
         errors.append if errors is not None else _log_read_error
     )
     for file in iter_archive_files(path):
-        yield from _read_file(file, report)
+        yield from _read_file(file, report, keep_line)
 
 
 def _log_read_error(error: ArchiveReadError) -> None:
@@ -120,11 +127,17 @@ def _open_archive(file: Path) -> gzip.GzipFile | BufferedReader:
         return open(file.with_name(file.name.removesuffix(_OPEN_SUFFIX)), "rb")
 
 
-def _read_file(file: Path, report: Callable[[ArchiveReadError], None]) -> Iterator[ArchivedEvent]:
+def _read_file(
+    file: Path,
+    report: Callable[[ArchiveReadError], None],
+    keep_line: Callable[[bytes], bool] | None = None,
+) -> Iterator[ArchivedEvent]:
     try:
         with _open_archive(file) as stream:
             for number, raw in enumerate(stream, 1):
                 if not raw.strip():
+                    continue
+                if keep_line is not None and raw.endswith(b"\n") and not keep_line(raw):
                     continue
                 source = f"{file}:{number}"
                 try:
