@@ -19,6 +19,7 @@ VALID = [
     pytest.param(["otelcol-audit.yaml"], id="otelcol-audit"),
     pytest.param(["agent.yaml"], id="agent"),
     pytest.param(["otelcol-audit.yaml", "gateway.yaml"], id="gateway-overlay"),
+    pytest.param(["agent.yaml", "agent-lb.yaml"], id="agent-lb-overlay"),
 ]
 
 # Each invalid config with the words its error must contain: a config failing for some
