@@ -37,7 +37,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final
 
 from ._integrity import (
     CHAIN_HASH,
@@ -50,110 +50,31 @@ from ._integrity import (
     chain_hash,
 )
 from ._model import ArchivedEvent
+from ._verify_report import Finding, FindingKind, InstanceReport, VerifyReport
 
-__all__ = ["Finding", "FindingKind", "InstanceReport", "VerifyReport", "verify_events"]
-
-FindingKind = Literal[
-    "gap",
-    "conflict",
-    "modified",
-    "forged",
-    "masked",
-    "chain_break",
-    "reordered",
-    "unsequenced",
-    "after_close",
-    "unkeyed",
-    "unverified",
-    "duplicate",
-    "open_tail",
+__all__ = [
+    "ChainChecker",
+    "ChainEntry",
+    "Finding",
+    "FindingKind",
+    "InstanceReport",
+    "VerifyReport",
+    "content_verifies",
+    "verify_events",
 ]
-_BENIGN: Final = frozenset({"duplicate", "open_tail", "reordered"})
+
 # Summary attributes that say the processor changed something (allowed/ignored do not).
-_CHANGED: Final = frozenset(
+CHANGED_KEYS: Final = frozenset(
     key for key in COLLECTOR_SUMMARY_KEYS if "redacted" in key or "masked" in key
 )
 _INSTANCE_ID: Final = "service.instance.id"
 _KEYED: Final = "hmac-sha256:"
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One thing ``verify`` found, located where the event was read."""
-
-    kind: FindingKind
-    instance_id: str
-    seq: int | None
-    """The event's seq (the first missing one for a gap); None when it has none."""
-    message: str
-    source_file: str | None
-    line_number: int | None
-    seq_end: int | None = None
-    """For a gap: the last missing seq."""
-
-    @property
-    def clean(self) -> bool:
-        """Whether the trail can still be clean with this finding (duplicates, an open tail)."""
-        return self.kind in _BENIGN
-
-    @property
-    def location(self) -> str:
-        """``file:line``, or ``?`` when unknown."""
-        if self.source_file is None:
-            return "?"
-        return f"{self.source_file}:{self.line_number}"
-
-    def __str__(self) -> str:
-        return f"{self.location}: {self.kind}: {self.message}"
-
-
-@dataclass(frozen=True)
-class InstanceReport:
-    """What ``verify`` found for one ``service.instance.id``."""
-
-    instance_id: str
-    events: int
-    """Records read, duplicates included."""
-    last_seq: int
-    """The highest seq read (0 when none)."""
-    closed: bool
-    """A closing record ends the run: no tail can be missing."""
-    findings: tuple[Finding, ...]
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    """The result of :func:`verify_events`."""
-
-    instances: tuple[InstanceReport, ...]
-    events: int
-
-    @property
-    def findings(self) -> tuple[Finding, ...]:
-        """Every finding, instance by instance, in seq order."""
-        return tuple(f for instance in self.instances for f in instance.findings)
-
-    @property
-    def clean(self) -> bool:
-        """No gap, and nothing modified, forged, masked or unverifiable.
-
-        Duplicates, read-order differences and open tails are reported but leave the trail
-        clean; see ``closed``.
-        """
-        return all(f.clean for f in self.findings)
-
-    @property
-    def closed(self) -> bool:
-        """Every instance ended with its closing record (no tail can be lost)."""
-        return all(instance.closed for instance in self.instances)
-
-    def count(self, kind: FindingKind) -> int:
-        """How many findings of ``kind``."""
-        return sum(1 for f in self.findings if f.kind == kind)
-
-
 @dataclass
-class _Entry:
+class ChainEntry:
+    """One sequenced event as the analysis needs it: its chain fields and where it was read."""
+
     seq: int
     hash: str
     prev: str
@@ -168,15 +89,23 @@ class _Entry:
 class _Instance:
     instance_id: str
     events: int = 0
-    entries: list[_Entry] = field(default_factory=list)
+    entries: list[ChainEntry] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     keyed: int = 0
     unkeyed: int = 0
 
+    def add(self, entry: ChainEntry) -> None:
+        """One sequenced event of this instance, in read order."""
+        self.entries.append(entry)
+        if entry.hash.startswith(_KEYED):
+            self.keyed += 1
+        else:
+            self.unkeyed += 1
+
     def finding(
         self,
         kind: FindingKind,
-        entry: _Entry,
+        entry: ChainEntry,
         message: str,
         *,
         seq: int | None = None,
@@ -195,50 +124,32 @@ class _Instance:
         )
 
 
-def verify_events(events: Iterable[ArchivedEvent], *, key: bytes | None = None) -> VerifyReport:
-    """Check sequence numbers and hash chain of every instance in ``events``.
+class ChainChecker:
+    """Collects each instance's chain entries, then analyses them into a :class:`VerifyReport`.
 
-    ``key`` is the chain's HMAC key (``OTEL_AUDIT_CHAIN_KEY``), needed to check a keyed
-    chain. Memory grows with the number of events (a few dozen bytes each).
+    The readers feed it: :func:`verify_events` from decoded events, ``verify_files`` from
+    raw lines. ``add`` takes one sequenced event, ``unsequenced`` one without chain fields.
     """
-    if key is not None and not key:
-        raise ValueError("the chain key must not be empty (pass None for an unkeyed chain)")
-    instances: dict[str, _Instance] = {}
-    total = 0
-    for event in events:
-        total += 1
-        instance_id = str(event.resource.get(_INSTANCE_ID, ""))
-        state = instances.get(instance_id)
+
+    def __init__(self, key: bytes | None) -> None:
+        if key is not None and not key:
+            raise ValueError("the chain key must not be empty (pass None for an unkeyed chain)")
+        self.key = key
+        self.instances: dict[str, _Instance] = {}
+        self.events = 0
+
+    def instance(self, instance_id: str) -> _Instance:
+        """The state of ``instance_id``, counting one more event read for it."""
+        self.events += 1
+        state = self.instances.get(instance_id)
         if state is None:
-            state = instances[instance_id] = _Instance(instance_id)
+            state = self.instances[instance_id] = _Instance(instance_id)
         state.events += 1
-        _read(state, event, instance_id, key)
-    reports = []
-    for state in instances.values():
-        last_seq, closed = _analyse(state, key)
-        reports.append(
-            InstanceReport(
-                state.instance_id,
-                state.events,
-                last_seq,
-                closed,
-                tuple(sorted(state.findings, key=lambda f: f.seq or 0)),
-            )
-        )
-    return VerifyReport(tuple(reports), total)
+        return state
 
-
-def _location(event: ArchivedEvent) -> tuple[str | None, int | None]:
-    file = event.source_file
-    return (file, event.line_number) if file is not None else (event.source or None, None)
-
-
-def _read(state: _Instance, event: ArchivedEvent, instance_id: str, key: bytes | None) -> None:
-    attributes = event.attributes
-    seq, stored, prev = attributes.get(SEQ), attributes.get(CHAIN_HASH), attributes.get(CHAIN_PREV)
-    file, line = _location(event)
-    if type(seq) is not int or not isinstance(stored, str) or not isinstance(prev, str):
-        state.findings.append(
+    def unsequenced(self, instance_id: str, file: str | None, line: int | None) -> None:
+        """An event of ``instance_id`` without ``audit.seq`` / chain fields."""
+        self.instance(instance_id).findings.append(
             Finding(
                 "unsequenced",
                 instance_id,
@@ -249,6 +160,49 @@ def _read(state: _Instance, event: ArchivedEvent, instance_id: str, key: bytes |
                 line,
             )
         )
+
+    def report(self) -> VerifyReport:
+        """Analyse every instance read so far."""
+        reports = []
+        for state in self.instances.values():
+            first_seq, last_seq, closed = _analyse(state, self.key)
+            reports.append(
+                InstanceReport(
+                    state.instance_id,
+                    state.events,
+                    last_seq,
+                    closed,
+                    tuple(sorted(state.findings, key=lambda f: f.seq or 0)),
+                    first_seq,
+                )
+            )
+        return VerifyReport(tuple(reports), self.events)
+
+
+def verify_events(events: Iterable[ArchivedEvent], *, key: bytes | None = None) -> VerifyReport:
+    """Check sequence numbers and hash chain of every instance in ``events``.
+
+    ``key`` is the chain's HMAC key (``OTEL_AUDIT_CHAIN_KEY``), needed to check a keyed
+    chain. Memory grows with the number of events (a few dozen bytes each).
+    """
+    checker = ChainChecker(key)
+    for event in events:
+        _read(checker, event, key)
+    return checker.report()
+
+
+def _location(event: ArchivedEvent) -> tuple[str | None, int | None]:
+    file = event.source_file
+    return (file, event.line_number) if file is not None else (event.source or None, None)
+
+
+def _read(checker: ChainChecker, event: ArchivedEvent, key: bytes | None) -> None:
+    instance_id = str(event.resource.get(_INSTANCE_ID, ""))
+    attributes = event.attributes
+    seq, stored, prev = attributes.get(SEQ), attributes.get(CHAIN_HASH), attributes.get(CHAIN_PREV)
+    file, line = _location(event)
+    if type(seq) is not int or not isinstance(stored, str) or not isinstance(prev, str):
+        checker.unsequenced(instance_id, file, line)
         return
     canonical = canonical_form(
         event_name=event.event_name,
@@ -258,24 +212,27 @@ def _read(state: _Instance, event: ArchivedEvent, instance_id: str, key: bytes |
         attributes=attributes,
         instance_id=instance_id,
     )
-    content_ok: bool | None
-    if stored.startswith(_KEYED):
-        state.keyed += 1
-        # compare_digest: a verifier that answers requests must not leak the hash by timing.
-        recomputed = chain_hash(prev, canonical, key) if key is not None else None
-        content_ok = None if recomputed is None else hmac.compare_digest(stored, recomputed)
-    else:
-        state.unkeyed += 1
-        content_ok = stored == chain_hash(prev, canonical)
-    masked = not content_ok and content_ok is not None and any(k in attributes for k in _CHANGED)
-    state.entries.append(
-        _Entry(seq, stored, prev, content_ok, masked, event.event_name == CLOSED_EVENT, file, line)
+    content_ok = content_verifies(stored, prev, canonical, key)
+    masked = content_ok is False and any(k in attributes for k in CHANGED_KEYS)
+    closing = event.event_name == CLOSED_EVENT
+    checker.instance(instance_id).add(
+        ChainEntry(seq, stored, prev, content_ok, masked, closing, file, line)
     )
 
 
-def _analyse(state: _Instance, key: bytes | None) -> tuple[int, bool]:  # noqa: PLR0912
-    """Findings from the entries read; returns (last seq, closed)."""
-    by_seq: dict[int, list[_Entry]] = {}
+def content_verifies(stored: str, prev: str, canonical: bytes, key: bytes | None) -> bool | None:
+    """Whether ``stored`` is the hash of ``prev`` + ``canonical``; None: keyed, and no key."""
+    if stored.startswith(_KEYED):
+        if key is None:
+            return None
+        # compare_digest: a verifier that answers requests must not leak the hash by timing.
+        return hmac.compare_digest(stored, chain_hash(prev, canonical, key))
+    return stored == chain_hash(prev, canonical)
+
+
+def _analyse(state: _Instance, key: bytes | None) -> tuple[int, int, bool]:  # noqa: PLR0912
+    """Findings from the entries read; returns (first seq, last seq, closed)."""
+    by_seq: dict[int, list[ChainEntry]] = {}
     highest = 0
     for entry in state.entries:  # read order
         seen = by_seq.get(entry.seq)
@@ -295,9 +252,9 @@ def _analyse(state: _Instance, key: bytes | None) -> tuple[int, bool]:  # noqa: 
             continue
         seen.append(entry)
     if not by_seq:
-        return 0, False
+        return 0, 0, False
     _content_findings(state, by_seq, key)
-    chosen: dict[int, _Entry] = {}
+    chosen: dict[int, ChainEntry] = {}
     expected, previous = 1, None
     for seq in sorted(by_seq):
         if seq < 1:
@@ -334,10 +291,12 @@ def _analyse(state: _Instance, key: bytes | None) -> tuple[int, bool]:  # noqa: 
             f"no closing record after seq {last}: the tail may be lost "
             "(or the process is still running, or was killed)",
         )
-    return last, bool(closings)
+    return min(by_seq), last, bool(closings)
 
 
-def _content_findings(state: _Instance, by_seq: dict[int, list[_Entry]], key: bytes | None) -> None:
+def _content_findings(
+    state: _Instance, by_seq: dict[int, list[ChainEntry]], key: bytes | None
+) -> None:
     keyed = [e for entries in by_seq.values() for e in entries if e.hash.startswith(_KEYED)]
     wrong_key = key is not None and bool(keyed) and not any(e.content_ok for e in keyed)
     for seq in sorted(by_seq):
@@ -377,7 +336,7 @@ def _content_findings(state: _Instance, by_seq: dict[int, list[_Entry]], key: by
         )
 
 
-def _choose(state: _Instance, entries: list[_Entry], want_prev: str) -> _Entry:
+def _choose(state: _Instance, entries: list[ChainEntry], want_prev: str) -> ChainEntry:
     """The entry for a seq that has several contents: the one that fits the chain."""
     if len(entries) == 1:
         return entries[0]
@@ -394,5 +353,5 @@ def _choose(state: _Instance, entries: list[_Entry], want_prev: str) -> _Entry:
     return chosen
 
 
-def _at(entry: _Entry) -> str:
+def _at(entry: ChainEntry) -> str:
     return f"{entry.file}:{entry.line}" if entry.file is not None else "?"
