@@ -203,7 +203,7 @@ func randomValue(rng *rand.Rand) string {
 
 // randomValues sets how many random strings TestEquivalenceRandomStrings compares; the
 // contrib processor is the slow side (go test -run RandomStrings -args -random-values=300000).
-var randomValues = flag.Int("random-values", 6_000, "random strings compared with the contrib processor")
+var randomValues = flag.Int("random-values", 4_000, "random strings compared with the contrib processor")
 
 func TestEquivalenceRandomStrings(t *testing.T) {
 	count := *randomValues
