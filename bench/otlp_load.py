@@ -3,10 +3,13 @@
 Two modes, each printing one JSON object on stdout:
 
 * ``throughput``: ``--senders`` threads, one keep-alive connection each, POST the same
-  pre-encoded OTLP/HTTP protobuf export of ``--batch`` audit records back to back (closed
-  loop) for ``--warmup`` then ``--seconds``. Reports the records in requests completed
-  inside the measured window, and every record the collector accepted (warm-up and
-  requests still in flight at the end included), for the archive check.
+  pre-encoded OTLP/HTTP protobuf export of ``--batch`` items back to back (closed loop) for
+  ``--warmup`` then ``--seconds``. ``--payload`` picks the items: audit records (``audit``,
+  to ``/v1/logs``), application log records (``default``, to ``/v1/logs``) or spans of
+  request traces (``traces``, to ``/v1/traces``); ``--url`` is the matching endpoint.
+  Reports the items in requests completed inside the measured window, and every item the
+  collector accepted (warm-up and requests still in flight at the end included), for the
+  archive check.
 * ``latency``: one record per request at ``--rate`` records/s; a thread tails the archive
   file and notes when each record appears. Records are matched on their trace id, which no
   processor touches, not on ``audit.event.id``: the PII processors can alter that value
@@ -34,7 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .audit_payload import EVENT_ID_KEY, audit_record, batch_body, export_request
+from .audit_payload import (
+    EVENT_ID_KEY,
+    audit_record,
+    batch_body,
+    default_batch_body,
+    export_request,
+    trace_batch_body,
+)
 
 _HEADERS = {"Content-Type": "application/x-protobuf", "User-Agent": "otel-audit-bench/1.0"}
 _TAIL_POLL_SECONDS = 0.001
@@ -70,8 +80,13 @@ class _Throughput:
     latencies: list[float] = field(default_factory=list)
 
 
-def throughput(url: str, batch: int, senders: int, warmup: float, seconds: float) -> dict[str, Any]:
-    body = batch_body(batch)
+PAYLOADS = {"audit": batch_body, "default": default_batch_body, "traces": trace_batch_body}
+
+
+def throughput(
+    url: str, batch: int, senders: int, warmup: float, seconds: float, *, payload: str = "audit"
+) -> dict[str, Any]:
+    body = PAYLOADS[payload](batch)
     state = _Throughput(done=[[] for _ in range(senders)])
     start = time.monotonic()
     measure_from = start + warmup
@@ -199,7 +214,10 @@ def latency(url: str, archive: Path, rate: float, seconds: float) -> dict[str, A
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.otlp_load", description=__doc__)
     parser.add_argument("mode", choices=("throughput", "latency"))
-    parser.add_argument("--url", required=True, help="the collector's OTLP/HTTP /v1/logs URL")
+    parser.add_argument(
+        "--url", required=True, help="the collector's OTLP/HTTP /v1/logs (or /v1/traces) URL"
+    )
+    parser.add_argument("--payload", choices=sorted(PAYLOADS), default="audit")
     parser.add_argument("--seconds", type=float, required=True)
     parser.add_argument("--warmup", type=float, default=0.0)
     parser.add_argument("--batch", type=int, default=500)
@@ -209,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.mode == "throughput":
-            result = throughput(args.url, args.batch, args.senders, args.warmup, args.seconds)
+            result = throughput(
+                args.url, args.batch, args.senders, args.warmup, args.seconds, payload=args.payload
+            )
         else:
             if args.archive is None:
                 parser.error("latency needs --archive")

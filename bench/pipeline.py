@@ -1,15 +1,30 @@
-"""Throughput of otelcol-audit's audit pipeline with and without its PII processors.
+"""Throughput of otelcol-audit's three pipelines without PII processors, with the contrib
+redaction processor, and with the project's audit_redaction processor.
+
+Pipelines (each loaded with its own payload, ``bench/audit_payload.py``):
+
+* ``audit``: audit records to ``/v1/logs``; ``logs/audit`` (audit_redaction/audit,
+  transform/audit) writes the archive and queues for VictoriaLogs, as configured;
+* ``default``: application log records to ``/v1/logs``, routed to ``logs/default``
+  (audit_redaction/default, batch/backends);
+* ``traces``: request traces to ``/v1/traces``; ``traces`` (memory_limiter,
+  audit_redaction/traces, transform/traces, batch/backends).
+
+Variants, all from collector-config/otelcol-audit.yaml so there is no second YAML to drift:
+without PII processors (``--set`` of the pipeline's processor list, leaving memory_limiter
+and batch), contrib redaction (the same file with every ``audit_redaction/`` processor
+renamed ``redaction/``, written to the run's folder: both processors read the same
+settings), and audit_redaction (the file unchanged). The default and traces pipelines
+export to a file instead of their network backend (``--set``, in every variant), so that
+what left the pipeline can be counted and searched for PII like the audit archive.
 
 Each run starts a fresh stack in a temporary folder (examples/stack.py): VictoriaLogs,
-pinned to the load core, and otelcol-audit with collector-config/otelcol-audit.yaml,
-pinned to core 0. The variant without PII processors is the same file plus one ``--set``
-that empties ``logs/audit``'s processor list, so there is no second YAML to drift. The
-load generator (``bench/otlp_load.py``, pinned to the load core) POSTs a pre-encoded
-OTLP/HTTP export of audit records back to back from a few connections; when the
-collector has stopped (flushing its file exporter), the archive is counted. Variants
-alternate within the run (AB, BA, AB, ...) so drift of the machine cancels out of the
-ratio. Then the emit -> archive latency is measured at a moderate rate with the pipeline
-as configured.
+pinned to the load core, and otelcol-audit, pinned to core 0. The load generator
+(``bench/otlp_load.py``, pinned to the load core) POSTs a pre-encoded OTLP/HTTP export back
+to back from a few connections; when the collector has stopped (flushing its file
+exporters), the output is counted. Variants rotate within the run (ABC, CBA, ...) so drift
+of the machine cancels out of the ratios. Then the emit -> archive latency is measured at a
+moderate rate with the audit pipeline as configured.
 """
 
 from __future__ import annotations
@@ -28,15 +43,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from examples.stack import Service, Stack, binary, free_port
+from examples.stack import COLLECTOR_CONFIG, Service, Stack, binary, free_port
 
-from .audit_payload import EVENT_ID_KEY, PII_MARKER, pii_count
+from .audit_payload import APP_RECORD_KEY, EVENT_ID_KEY, PII_MARKER, pii_count
 from .processes import APP_CORE, LOAD_CORE, child_environment, pinned, python
 
-_GOAL_COST = 0.20
+_GOAL_COST = 0.15
 _GOAL_RECORDS_PER_SECOND = 20_000
-# One record in the OTLP JSON the file exporter writes: its event id attribute.
-_RECORD_TOKEN = b'{"key":"' + EVENT_ID_KEY.encode() + b'"'
 _PII_TOKENS = (PII_MARKER.encode(), PII_MARKER.replace("@", "%40").encode())
 
 
@@ -45,33 +58,88 @@ class PipelineSettings:
     seconds: float = 10.0
     warmup_seconds: float = 3.0
     rounds: int = 3
-    batch: int = 500  # records per export request
+    batch: int = 500  # records (spans) per export request
     senders: int = 4  # concurrent connections of the load generator
     latency_rate: float = 200.0  # records/s, one per request
     latency_seconds: float = 10.0
+    pipelines: tuple[str, ...] = ("audit", "default", "traces")
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One pipeline of otelcol-audit.yaml and the load that exercises it."""
+
+    key: str
+    label: str
+    name: str  # in the config's service::pipelines
+    payload: str  # otlp_load --payload
+    path: str  # OTLP/HTTP path the payload goes to
+    without: str  # the processor list with the PII processors taken out
+    record_token: bytes  # once per record (span) in the exported OTLP JSON
+    archive: bool  # output is the audit archive (else a file exporter replaces the backend)
+
+    def output_files(self, workdir: Path, archive_dir: Path) -> list[Path]:
+        if self.archive:
+            return sorted(archive_dir.glob("audit*.jsonl"))
+        return sorted(workdir.glob("pipeline-out*.jsonl"))
+
+    def output_overrides(self, workdir: Path) -> tuple[str, ...]:
+        """``--set``s sending the pipeline's output to a file instead of its network backend."""
+        if self.archive:
+            return ()
+        return (
+            f"exporters::file/bench::path={workdir / 'pipeline-out.jsonl'}",
+            "exporters::file/bench::format=json",
+            f"service::pipelines::{self.name}::exporters=[file/bench]",
+        )
+
+
+AUDIT = Pipeline(
+    "audit", "audit logs", "logs/audit", "audit", "/v1/logs", "[]",
+    b'{"key":"' + EVENT_ID_KEY.encode() + b'"', archive=True,
+)  # fmt: skip
+DEFAULT = Pipeline(
+    "default", "default logs", "logs/default", "default", "/v1/logs", "[batch/backends]",
+    b'{"key":"' + APP_RECORD_KEY.encode() + b'"', archive=False,
+)  # fmt: skip
+TRACES = Pipeline(
+    "traces", "traces", "traces", "traces", "/v1/traces", "[memory_limiter, batch/backends]",
+    b'"spanId":"', archive=False,
+)  # fmt: skip
+PIPELINES = {p.key: p for p in (AUDIT, DEFAULT, TRACES)}
 
 
 @dataclass(frozen=True)
 class Variant:
+    key: str
     label: str
     pii_processors: bool
-    overrides: tuple[str, ...]  # --set arguments over collector-config/otelcol-audit.yaml
 
 
-WITHOUT = Variant(
-    "without PII processors", False, ("service::pipelines::logs/audit::processors=[]",)
-)
-WITH = Variant("with PII processors", True, ())
-VARIANTS = (WITHOUT, WITH)
+WITHOUT = Variant("without", "without PII processors", False)
+CONTRIB = Variant("contrib", "contrib redaction", True)
+OURS = Variant("audit_redaction", "audit_redaction", True)
+VARIANTS = (WITHOUT, CONTRIB, OURS)
+
+
+def contrib_config(workdir: Path) -> Path:
+    """otelcol-audit.yaml with the contrib redaction processor in place of audit_redaction."""
+    text = COLLECTOR_CONFIG.read_text()
+    if "audit_redaction/" not in text:
+        raise RuntimeError(f"{COLLECTOR_CONFIG} has no audit_redaction processor to swap")
+    path = workdir / "otelcol-audit-contrib.yaml"
+    path.write_text(text.replace("audit_redaction/", "redaction/"))
+    return path
 
 
 @dataclass(frozen=True)
 class RunResult:
+    pipeline: Pipeline
     variant: Variant
     round: int
     records_per_second: float  # accepted by the collector, measured window
     accepted: int  # every record the collector answered 200 for, warm-up included
-    archived: int  # records in the archive after the collector stopped
+    archived: int  # records in the output after the collector stopped
     pii_in_archive: int  # occurrences of the planted email, raw or percent-encoded
     collector_cpu: float  # share of one core used by the collector while loaded
     load_core_cpu: float  # the same for the load generator and VictoriaLogs together
@@ -95,15 +163,28 @@ class PipelineReport:
     runs: list[RunResult]
     latency: LatencyResult
 
-    def median_rps(self, variant: Variant) -> float:
-        return statistics.median(r.records_per_second for r in self.runs if r.variant == variant)
+    def of(self, pipeline: Pipeline, variant: Variant) -> list[RunResult]:
+        return [r for r in self.runs if r.pipeline == pipeline and r.variant == variant]
+
+    def median_rps(self, pipeline: Pipeline, variant: Variant) -> float:
+        return statistics.median(r.records_per_second for r in self.of(pipeline, variant))
+
+    def round_costs(self, pipeline: Pipeline, variant: Variant) -> list[float]:
+        """1 - with / without, each round against the run without PII processors of that round."""
+        without = {r.round: r.records_per_second for r in self.of(pipeline, WITHOUT)}
+        return [1 - r.records_per_second / without[r.round] for r in self.of(pipeline, variant)]
 
 
 class _PipelineStack:
-    """VictoriaLogs on the load core and otelcol-audit on core 0, with ``--set`` overrides."""
+    """VictoriaLogs on the load core and otelcol-audit on core 0, with ``--set`` overrides.
 
-    def __init__(self, workdir: Path, overrides: Sequence[str]) -> None:
-        self.stack = Stack(workdir)
+    Jaeger is not started: the traces pipeline is measured with a file exporter.
+    """
+
+    def __init__(
+        self, workdir: Path, overrides: Sequence[str], config: Path = COLLECTOR_CONFIG
+    ) -> None:
+        self.stack = Stack(workdir, config=config)
         self.overrides = list(overrides)
 
     def __enter__(self) -> _PipelineStack:
@@ -131,7 +212,10 @@ class _PipelineStack:
 
     @property
     def logs_url(self) -> str:
-        return f"{self.stack.otlp_http_endpoint}/v1/logs"
+        return self.otlp_url("/v1/logs")
+
+    def otlp_url(self, path: str) -> str:
+        return f"{self.stack.otlp_http_endpoint}{path}"
 
     def cpu_seconds(self) -> tuple[float, float]:
         """CPU time so far of the collector and of VictoriaLogs."""
@@ -185,36 +269,45 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def archive_counts(directory: Path) -> tuple[int, int]:
-    """Records and planted-PII occurrences in the archive folder (rotated files included).
+def output_counts(files: Sequence[Path], record_token: bytes) -> tuple[int, int]:
+    """Records and planted-PII occurrences in a pipeline's output files (OTLP JSON lines).
 
-    Counted on the bytes, not parsed: a run archives hundreds of megabytes. The first line
+    Counted on the bytes, not parsed: a run writes hundreds of megabytes. The first line
     is parsed as well, to check that the byte count agrees with the JSON.
     """
     records = pii = 0
-    files = sorted(directory.glob("audit*.jsonl"))
     for file in files:
         data = file.read_bytes()
-        records += data.count(_RECORD_TOKEN)
+        records += data.count(record_token)
         pii += sum(data.count(token) for token in _PII_TOKENS)
     if files:
-        with files[0].open("rb") as archive:
-            first = archive.readline()
+        with files[0].open("rb") as output:
+            line = output.readline()
+        first = json.loads(line)
         parsed = sum(
-            len(scope.get("logRecords", []))
-            for resource in json.loads(first).get("resourceLogs", [])
-            for scope in resource.get("scopeLogs", [])
+            len(scope.get("logRecords", scope.get("spans", [])))
+            for resource in first.get("resourceLogs", first.get("resourceSpans", []))
+            for scope in resource.get("scopeLogs", resource.get("scopeSpans", []))
         )
-        if parsed != first.count(_RECORD_TOKEN):
-            raise RuntimeError(f"archive line has {parsed} records, byte count disagrees")
+        if parsed != line.count(record_token):
+            raise RuntimeError(
+                f"{files[0].name}: {parsed} records parsed, the byte count disagrees"
+            )
     return records, pii
 
 
-def _run_once(variant: Variant, round_number: int, settings: PipelineSettings) -> RunResult:
-    with tempfile.TemporaryDirectory(prefix="otel-audit-bench-pipeline-") as workdir:
-        with _PipelineStack(Path(workdir), variant.overrides) as stack:
+def _run_once(
+    pipeline: Pipeline, variant: Variant, round_number: int, settings: PipelineSettings
+) -> RunResult:
+    with tempfile.TemporaryDirectory(prefix="otel-audit-bench-pipeline-") as tmp:
+        workdir = Path(tmp)
+        overrides = list(pipeline.output_overrides(workdir))
+        if variant == WITHOUT:
+            overrides.append(f"service::pipelines::{pipeline.name}::processors={pipeline.without}")
+        config = contrib_config(workdir) if variant == CONTRIB else COLLECTOR_CONFIG
+        with _PipelineStack(workdir, overrides, config) as stack:
             argv = load_argv(
-                "throughput", stack.logs_url,
+                "throughput", stack.otlp_url(pipeline.path), "--payload", pipeline.payload,
                 "--batch", str(settings.batch), "--senders", str(settings.senders),
                 "--warmup", str(settings.warmup_seconds), "--seconds", str(settings.seconds),
             )  # fmt: skip
@@ -224,10 +317,12 @@ def _run_once(variant: Variant, round_number: int, settings: PipelineSettings) -
             wall = time.monotonic() - started
             cpu_after, load_after = stack.cpu_seconds(), _children_cpu_seconds()
             stack.check_running()
-            archive_dir = stack.stack.archive_dir
-        # The collector has stopped: its file exporter closed (flushed) the archive.
-        archived, pii = archive_counts(archive_dir)
+        # The collector has stopped: its file exporters closed (flushed) their files.
+        archived, pii = output_counts(
+            pipeline.output_files(workdir, stack.stack.archive_dir), pipeline.record_token
+        )
     result = RunResult(
+        pipeline=pipeline,
         variant=variant,
         round=round_number,
         records_per_second=load["measured_records"] / load["seconds"],
@@ -244,27 +339,31 @@ def _run_once(variant: Variant, round_number: int, settings: PipelineSettings) -
 
 def _check(result: RunResult, settings: PipelineSettings) -> None:
     """Fail loudly when a run did not do what its variant promises."""
-    name = f"{result.variant.label} (round {result.round})"
+    name = f"{result.pipeline.label}, {result.variant.label} (round {result.round})"
     if result.archived == 0:
-        raise RuntimeError(f"{name}: the archive is empty")
+        raise RuntimeError(f"{name}: the output is empty")
     if result.variant.pii_processors and result.pii_in_archive:
-        raise RuntimeError(f"{name}: {result.pii_in_archive} planted PII values in the archive")
-    if not result.variant.pii_processors and result.pii_in_archive < pii_count(settings.batch):
+        raise RuntimeError(f"{name}: {result.pii_in_archive} planted PII values in the output")
+    planted = pii_count(settings.batch) if result.pipeline == AUDIT else 1
+    if not result.variant.pii_processors and result.pii_in_archive < planted:
         raise RuntimeError(f"{name}: planted PII missing: the processors were not switched off")
 
 
-def _schedule(rounds: int) -> Iterator[tuple[int, Variant]]:
-    for round_number in range(1, rounds + 1):
-        order = VARIANTS if round_number % 2 else tuple(reversed(VARIANTS))
-        for variant in order:
-            yield round_number, variant
+def _schedule(
+    pipelines: Sequence[Pipeline], rounds: int
+) -> Iterator[tuple[Pipeline, int, Variant]]:
+    for pipeline in pipelines:
+        for round_number in range(1, rounds + 1):
+            order = VARIANTS if round_number % 2 else tuple(reversed(VARIANTS))
+            for variant in order:
+                yield pipeline, round_number, variant
 
 
 def measure_latency(settings: PipelineSettings) -> LatencyResult:
     """Emit -> archive latency, one record per request, the configuration unchanged."""
     with (
         tempfile.TemporaryDirectory(prefix="otel-audit-bench-latency-") as workdir,
-        _PipelineStack(Path(workdir), WITH.overrides) as stack,
+        _PipelineStack(Path(workdir), ()) as stack,
     ):
         argv = load_argv(
             "latency", stack.logs_url,
@@ -286,8 +385,9 @@ def measure_latency(settings: PipelineSettings) -> LatencyResult:
 
 def measure(settings: PipelineSettings) -> PipelineReport:
     runs: list[RunResult] = []
-    for round_number, variant in _schedule(settings.rounds):
-        run = _run_once(variant, round_number, settings)
+    pipelines = [PIPELINES[key] for key in settings.pipelines]
+    for pipeline, round_number, variant in _schedule(pipelines, settings.rounds):
+        run = _run_once(pipeline, variant, round_number, settings)
         print("  " + _run_line(run), flush=True)
         runs.append(run)
     latency = measure_latency(settings)
@@ -296,36 +396,51 @@ def measure(settings: PipelineSettings) -> PipelineReport:
 
 def _run_line(run: RunResult) -> str:
     line = (
-        f"round {run.round}  {run.variant.label:<24} {run.records_per_second:>9,.0f} records/s"
+        f"{run.pipeline.key:<8} round {run.round}  {run.variant.label:<22}"
+        f" {run.records_per_second:>9,.0f} records/s"
         f"  request p50 {run.request_p50_ms:.1f} ms  CPU collector {100 * run.collector_cpu:.0f}%"
         f" load core {100 * run.load_core_cpu:.0f}%"
-        f"  archived {run.archived:,} of {run.accepted:,} accepted"
+        f"  output {run.archived:,} of {run.accepted:,} accepted"
     )
     if run.archived != run.accepted:
-        line += "  WARNING: archive and accepted disagree"
+        line += "  WARNING: output and accepted disagree"
     return line
 
 
 def format_report(report: PipelineReport) -> list[str]:
     s = report.settings
     lines = [
-        f"audit pipeline (otelcol-audit, {s.batch}-record requests from {s.senders} connections,"
-        f" {s.rounds} rounds x {s.seconds:g} s after a {s.warmup_seconds:g} s warm-up)"
+        f"otelcol-audit pipelines ({s.batch}-record requests from {s.senders} connections,"
+        f" {s.rounds} rounds x {s.seconds:g} s after a {s.warmup_seconds:g} s warm-up;"
+        f" cost = 1 - with / without, the median of each; per-round range in brackets)"
     ]
-    without, with_pii = report.median_rps(WITHOUT), report.median_rps(WITH)
-    cost = 1 - with_pii / without
-    lines.append(f"  {WITHOUT.label:<28} {without:>9,.0f} records/s")
-    lines.append(
-        f"  {WITH.label:<28} {with_pii:>9,.0f} records/s   cost {100 * cost:.1f}%"
-        f"  (goal <= {100 * _GOAL_COST:.0f}%; >= {_GOAL_RECORDS_PER_SECOND:,} records/s)"
-    )
+    for pipeline in (PIPELINES[key] for key in s.pipelines):
+        without = report.median_rps(pipeline, WITHOUT)
+        lines.append(f"  {pipeline.label} ({pipeline.name})")
+        lines.append(f"    {WITHOUT.label:<26} {without:>9,.0f} records/s")
+        for variant in (CONTRIB, OURS):
+            rps = report.median_rps(pipeline, variant)
+            costs = report.round_costs(pipeline, variant)
+            cost = 1 - rps / without
+            line = (
+                f"    {variant.label:<26} {rps:>9,.0f} records/s   cost {100 * cost:.1f}%"
+                f" [{100 * min(costs):.1f}-{100 * max(costs):.1f}%]"
+            )
+            if variant == OURS:
+                line += f"  (goal <= {100 * _GOAL_COST:.0f}%"
+                if pipeline == AUDIT:
+                    line += f"; >= {_GOAL_RECORDS_PER_SECOND:,} records/s"
+                line += ")"
+            lines.append(line)
+        ours, contrib = report.median_rps(pipeline, OURS), report.median_rps(pipeline, CONTRIB)
+        lines.append(f"    {'audit_redaction / contrib':<26} {ours / contrib:>9.2f}x")
     accepted = sum(r.accepted for r in report.runs)
     archived = sum(r.archived for r in report.runs)
-    lines.append(f"  {'archive received':<28} {100 * archived / accepted:>8.1f}% of accepted")
+    lines.append(f"  {'output received':<28} {100 * archived / accepted:>8.1f}% of accepted")
     lat = report.latency
     lines.append(
         f"emit -> archive latency ({s.latency_rate:g} records/s x {s.latency_seconds:g} s,"
-        f" one record per request, {WITH.label})"
+        f" one record per request, audit pipeline as configured)"
     )
     lines.append(
         f"  p50 {lat.p50_ms:,.1f} ms   p99 {lat.p99_ms:,.1f} ms   max {lat.max_ms:,.1f} ms"
@@ -350,7 +465,7 @@ def profile(settings: PipelineSettings, top: int = 25) -> list[str]:
     pprof_port = free_port()
     overrides = (
         f"extensions::pprof::endpoint=127.0.0.1:{pprof_port}",
-        "service::extensions=[health_check, file_storage/queue, pprof]",
+        "service::extensions=[health_check, file_storage/queue, file_storage/spool, pprof]",
     )
     with tempfile.TemporaryDirectory(prefix="otel-audit-bench-pprof-") as workdir:
         with _PipelineStack(Path(workdir), overrides) as stack:
@@ -369,7 +484,7 @@ def profile(settings: PipelineSettings, top: int = 25) -> list[str]:
             finally:
                 if load.wait() != 0:
                     raise RuntimeError("the load generator failed during the profile")
-        lines = [f"pprof of otelcol-audit ({WITH.label}) under load, {settings.seconds:g} s:"]
+        lines = [f"pprof of otelcol-audit (audit pipeline as configured), {settings.seconds:g} s:"]
         for order in ((), ("-cum",)):
             top_output = subprocess.run(
                 [go, "tool", "pprof", "-top", *order, f"-nodecount={top}",

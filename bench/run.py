@@ -65,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     asgi.add_argument("--asgi-processes", type=int, help="child processes per tree (2)")
     collector = parser.add_argument_group("collector pipeline")
     collector.add_argument("--batch", type=int, help="audit records per OTLP request (500)")
+    collector.add_argument(
+        "--pipelines",
+        help="pipeline: which otelcol-audit pipelines, comma-separated (audit,default,traces)",
+    )
     collector.add_argument("--senders", type=int, help="load generator connections (4)")
     collector.add_argument(
         "--latency-rate", type=float, help="records/s for the latency (pipeline 200, latency 100)"
@@ -99,6 +103,7 @@ def _pipeline_settings(args: argparse.Namespace) -> pipeline.PipelineSettings:
         senders=args.senders or base.senders,
         latency_rate=args.latency_rate or base.latency_rate,
         latency_seconds=base.latency_seconds,
+        pipelines=tuple(key for key in (args.pipelines or "").split(",") if key) or base.pipelines,
     )
 
 
