@@ -19,7 +19,6 @@ import shutil
 import signal
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 from types import FrameType
 
@@ -28,9 +27,12 @@ import websockets
 
 from examples.stack import ROOT, Service, Stack, free_port
 from otel_audit.archive import ArchivedEvent, read_events
+from otel_audit.query.views import common_views
 
 WORKDIR = ROOT / ".cache" / "demo"
 SERVICE_NAME = "demo-docs"
+# Whose activity and which tenant's changes the printed views show (examples/app.py's alice).
+DEMO_USER, DEMO_TENANT = "u-alice", "acme"
 
 
 def _app_service(stack: Stack, port: int) -> Service:
@@ -167,12 +169,20 @@ def request_traces(stack: Stack, events: list[ArchivedEvent]) -> str:
     return "\n".join(lines)
 
 
+def auditor_views(stack: Stack) -> str:
+    """The ready-made VictoriaLogs views (vmui tables) for the session's alice and acme."""
+    lines = ["VictoriaLogs UI, the trail as tables (each link runs its LogsQL, last 7 days):"]
+    for view in common_views(DEMO_USER, DEMO_TENANT):
+        lines += [f"  {view.title}:", f"    {view.url(stack.logs_url)}"]
+    return "\n".join(lines)
+
+
 def _where_to_look(stack: Stack, app_port: int) -> str:
-    query = urllib.parse.quote('event_name:"audit.user.role_changed"')
     return "\n".join(
         [
+            auditor_views(stack),
+            "",
             f"Demo app (OpenAPI UI):  http://127.0.0.1:{app_port}/docs",
-            f"VictoriaLogs UI:        {stack.logs_url}/select/vmui/?#/?query={query}",
             # The Go module has no UI assets (a placeholder page); the official image has them.
             f"Jaeger API:             {stack.jaeger_url}/api/traces?service={SERVICE_NAME}",
             "Jaeger UI:              `docker compose up`, then http://127.0.0.1:16686/trace/<id>",
