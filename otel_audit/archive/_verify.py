@@ -60,6 +60,7 @@ __all__ = [
     "InstanceReport",
     "VerifyReport",
     "content_verifies",
+    "entry_of",
     "verify_events",
 ]
 
@@ -71,9 +72,9 @@ _INSTANCE_ID: Final = "service.instance.id"
 _KEYED: Final = "hmac-sha256:"
 
 
-@dataclass
+@dataclass(slots=True)
 class ChainEntry:
-    """One sequenced event as the analysis needs it: its chain fields and where it was read."""
+    """One event as the analysis needs it: its chain fields and where it was read."""
 
     seq: int
     hash: str
@@ -83,6 +84,8 @@ class ChainEntry:
     closing: bool
     file: str | None
     line: int | None
+    sequenced: bool = True
+    """False: the event has no ``audit.seq`` / chain fields (the others are then empty)."""
 
 
 @dataclass
@@ -128,7 +131,7 @@ class ChainChecker:
     """Collects each instance's chain entries, then analyses them into a :class:`VerifyReport`.
 
     The readers feed it: :func:`verify_events` from decoded events, ``verify_files`` from
-    raw lines. ``add`` takes one sequenced event, ``unsequenced`` one without chain fields.
+    raw lines, one :class:`ChainEntry` per event.
     """
 
     def __init__(self, key: bytes | None) -> None:
@@ -138,26 +141,25 @@ class ChainChecker:
         self.instances: dict[str, _Instance] = {}
         self.events = 0
 
-    def instance(self, instance_id: str) -> _Instance:
-        """The state of ``instance_id``, counting one more event read for it."""
+    def add(self, instance_id: str, entry: ChainEntry) -> None:
+        """One event of ``instance_id`` (an unsequenced entry when it has no chain fields)."""
         self.events += 1
         state = self.instances.get(instance_id)
         if state is None:
             state = self.instances[instance_id] = _Instance(instance_id)
         state.events += 1
-        return state
-
-    def unsequenced(self, instance_id: str, file: str | None, line: int | None) -> None:
-        """An event of ``instance_id`` without ``audit.seq`` / chain fields."""
-        self.instance(instance_id).findings.append(
+        if entry.sequenced:
+            state.add(entry)
+            return
+        state.findings.append(
             Finding(
                 "unsequenced",
                 instance_id,
                 None,
                 "no audit.seq / audit.chain.* fields: not written by the integrity stage, "
                 "or inserted",
-                file,
-                line,
+                entry.file,
+                entry.line,
             )
         )
 
@@ -187,7 +189,7 @@ def verify_events(events: Iterable[ArchivedEvent], *, key: bytes | None = None) 
     """
     checker = ChainChecker(key)
     for event in events:
-        _read(checker, event, key)
+        checker.add(*entry_of(event, key))
     return checker.report()
 
 
@@ -196,28 +198,31 @@ def _location(event: ArchivedEvent) -> tuple[str | None, int | None]:
     return (file, event.line_number) if file is not None else (event.source or None, None)
 
 
-def _read(checker: ChainChecker, event: ArchivedEvent, key: bytes | None) -> None:
+def entry_of(event: ArchivedEvent, key: bytes | None) -> tuple[str, ChainEntry]:
+    """The event's instance id and chain entry (unsequenced when it has no chain fields)."""
     instance_id = str(event.resource.get(_INSTANCE_ID, ""))
     attributes = event.attributes
     seq, stored, prev = attributes.get(SEQ), attributes.get(CHAIN_HASH), attributes.get(CHAIN_PREV)
     file, line = _location(event)
     if type(seq) is not int or not isinstance(stored, str) or not isinstance(prev, str):
-        checker.unsequenced(instance_id, file, line)
-        return
-    canonical = canonical_form(
-        event_name=event.event_name,
-        timestamp_ns=event.timestamp_ns,
-        severity_number=event.severity_number,
-        body=event.body,
-        attributes=attributes,
-        instance_id=instance_id,
-    )
-    content_ok = content_verifies(stored, prev, canonical, key)
+        return instance_id, ChainEntry(0, "", "", None, False, False, file, line, sequenced=False)
+    content_ok: bool | None
+    try:
+        canonical = canonical_form(
+            event_name=event.event_name,
+            timestamp_ns=event.timestamp_ns,
+            severity_number=event.severity_number,
+            body=event.body,
+            attributes=attributes,
+            instance_id=instance_id,
+        )
+    except ValueError:  # a timestamp or severity out of range: no writer made this
+        content_ok = False
+    else:
+        content_ok = content_verifies(stored, prev, canonical, key)
     masked = content_ok is False and any(k in attributes for k in CHANGED_KEYS)
     closing = event.event_name == CLOSED_EVENT
-    checker.instance(instance_id).add(
-        ChainEntry(seq, stored, prev, content_ok, masked, closing, file, line)
-    )
+    return instance_id, ChainEntry(seq, stored, prev, content_ok, masked, closing, file, line)
 
 
 def content_verifies(stored: str, prev: str, canonical: bytes, key: bytes | None) -> bool | None:

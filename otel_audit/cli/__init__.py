@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from .._version import __version__
 from ._errors import EXIT_INTERNAL, EXIT_USAGE, CliError
 
-COMMANDS: tuple[str, ...] = ("query", "tail", "stats")
+COMMANDS: tuple[str, ...] = ("verify", "seal", "keygen", "query", "tail", "stats")
 """Modules of this package that each add one subcommand (``register(subparsers)``)."""
 
 
