@@ -58,7 +58,9 @@ def _check_file(
     if scan.sha256 == entry["sha256"] and scan.size == entry["size"]:
         return None
     if scan.size < entry["size"]:
-        message = f"{sealed_in} with {entry['size']} bytes, now {scan.size}: truncated"
+        message = (
+            f"{sealed_in} with {entry['size']} bytes, now {scan.size}: truncated (or replaced)"
+        )
         return SealFinding("file_truncated", str(target), message)
     message = (
         f"{sealed_in} with SHA-256 {entry['sha256'][:16]}…, now {scan.sha256[:16]}… "

@@ -87,10 +87,11 @@ class Outcome:
         chain: DigestChain | None,
         files: int,
         key_given: bool,
+        require_closed: bool = False,
     ) -> Outcome:
         items = [
-            Item(f.kind, not f.clean, f.instance_id, f.seq, f.seq_end, f.source_file,
-                 f.line_number, f.message)
+            Item(f.kind, not f.clean or (require_closed and f.kind == "open_tail"),
+                 f.instance_id, f.seq, f.seq_end, f.source_file, f.line_number, f.message)
             for f in report.findings
         ]  # fmt: skip
         items += [_read_item(error, closed) for error in read_errors]

@@ -69,6 +69,13 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         help=f"digests folder (default: PATH/{DIGESTS_FOLDER})",
     )
+    parser.add_argument(
+        "--require-closed",
+        action="store_true",
+        help="an instance without its closing record fails (a lost or deleted tail): for "
+        "the trail of services that have stopped; by default it is a note, as a running "
+        "process has not written it yet",
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(func=run)
 
@@ -100,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         chain=chain,
         files=len(files),
         key_given=key is not None,
+        require_closed=args.require_closed,
     )
     if args.format == "json":
         render_json(outcome, sys.stdout)
