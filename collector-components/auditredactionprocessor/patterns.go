@@ -13,10 +13,43 @@ import (
 
 // pattern is one configured regular expression with its derived prefilter.
 type pattern struct {
+	gate
 	source string
 	re     *regexp.Regexp
 	pre    *prefilter
 }
+
+// gate is the prefilter's cheapest part, kept flat for the loop over every pattern and
+// every value: length, digits, and the byte masks of its condition.
+type gate struct {
+	minLen, minDigits int
+	needs             [maxNeeds]byteMask
+	nNeeds            int
+}
+
+func newGate(p *prefilter) gate {
+	g := gate{minLen: p.minLen, minDigits: p.counts[classDigit]}
+	if p.cond != nil {
+		g.nNeeds = copy(g.needs[:], p.cond.needs)
+	}
+	return g
+}
+
+// shut is true when the value certainly does not match (false says nothing).
+func (g *gate) shut(f *features) bool {
+	if len(f.value) < g.minLen || f.digits < g.minDigits {
+		return true
+	}
+	for i := 0; i < g.nNeeds; i++ {
+		if !g.needs[i].metBy(f) {
+			return true
+		}
+	}
+	return false
+}
+
+// mayMatch is the gate, then the whole prefilter.
+func (p *pattern) mayMatch(f *features) bool { return !p.shut(f) && p.pre.mayMatch(f) }
 
 func compilePatterns(sources []string) ([]*pattern, error) {
 	out := make([]*pattern, 0, len(sources))
@@ -29,7 +62,7 @@ func compilePatterns(sources []string) ([]*pattern, error) {
 		if err != nil { // cannot happen once regexp.Compile accepted it
 			return nil, fmt.Errorf("deriving the prefilter of %q: %w", source, err)
 		}
-		out = append(out, &pattern{source: source, re: re, pre: pre})
+		out = append(out, &pattern{gate: newGate(pre), source: source, re: re, pre: pre})
 	}
 	return out, nil
 }
@@ -41,7 +74,7 @@ func anyMatches(patterns []*pattern, value string, f *features) bool {
 	}
 	f.scan(value)
 	for _, p := range patterns {
-		if p.pre.mayMatch(f) && p.re.MatchString(value) {
+		if p.mayMatch(f) && p.re.MatchString(value) {
 			return true
 		}
 	}
@@ -94,7 +127,7 @@ func (m masker) maskBlocked(patterns []*pattern, value string, f *features) stri
 	f.scan(value)
 	current := value
 	for _, p := range patterns {
-		if !p.pre.mayMatch(f) {
+		if !p.mayMatch(f) {
 			continue
 		}
 		if replaced := p.re.ReplaceAllStringFunc(current, m.mask); replaced != current {

@@ -37,8 +37,7 @@ var summaryKeys = []string{keyRedactedKeys, keyRedactedCount, keyMaskedKeys, key
 // serves concurrent batches.
 type redactor struct {
 	allowAll       bool
-	allowed        map[string]struct{}
-	ignored        map[string]struct{}
+	keyTable       keyTable // the configured keys: one lookup per attribute
 	ignoredKeys    []*pattern
 	blockedKeys    []*pattern
 	blockedValues  []*pattern // in configuration order
@@ -51,22 +50,22 @@ type redactor struct {
 func newRedactor(cfg *Config) (*redactor, error) {
 	r := &redactor{
 		allowAll:       cfg.AllowAllKeys,
-		allowed:        make(map[string]struct{}, len(cfg.AllowedKeys)+len(summaryKeys)),
-		ignored:        make(map[string]struct{}, len(cfg.IgnoredKeys)),
 		redactAllTypes: cfg.RedactAllTypes,
 		counts:         cfg.Summary == summaryInfo || cfg.Summary == summaryDebug,
 		keys:           cfg.Summary == summaryDebug,
 		masker:         newMasker(cfg.HashFunction),
 	}
+	rules := make(map[string]keyRule, len(cfg.AllowedKeys)+len(summaryKeys)+len(cfg.IgnoredKeys))
 	for _, k := range cfg.AllowedKeys {
-		r.allowed[k] = struct{}{}
+		rules[k] |= keyAllowed
 	}
 	for _, k := range summaryKeys {
-		r.allowed[k] = struct{}{}
+		rules[k] |= keyAllowed
 	}
 	for _, k := range cfg.IgnoredKeys {
-		r.ignored[k] = struct{}{}
+		rules[k] |= keyIgnored
 	}
+	r.keyTable = newKeyTable(rules)
 	var err error
 	for _, list := range []struct {
 		into    *[]*pattern
@@ -105,19 +104,13 @@ func (t *tally) allow(key string, keep bool) {
 	}
 }
 
-func (r *redactor) isIgnoredKey(k string, f *features) bool {
-	if _, ok := r.ignored[k]; ok {
-		return true
+// judgeKey tells whether a key is ignored (left as it is) or removed (not allowed).
+func (r *redactor) judgeKey(k string, f *features) (ignored, removed bool) {
+	rule := r.keyTable.rule(k)
+	if rule&keyIgnored != 0 || anyMatches(r.ignoredKeys, k, f) {
+		return true, false
 	}
-	return anyMatches(r.ignoredKeys, k, f)
-}
-
-func (r *redactor) isRemovedKey(k string) bool {
-	if r.allowAll {
-		return false
-	}
-	_, ok := r.allowed[k]
-	return !ok
+	return false, !r.allowAll && rule&keyAllowed == 0
 }
 
 // redactAttributes applies the rules to one attribute map, in the contrib processor's
@@ -126,11 +119,12 @@ func (r *redactor) isRemovedKey(k string) bool {
 func (r *redactor) redactAttributes(attrs pcommon.Map, f *features) {
 	var t tally
 	for k, v := range attrs.All() {
-		if r.isIgnoredKey(k, f) {
+		ignored, removed := r.judgeKey(k, f)
+		if ignored {
 			t.nIgn++
 			continue
 		}
-		if r.isRemovedKey(k) {
+		if removed {
 			t.redacted = append(t.redacted, k)
 			continue
 		}
@@ -208,10 +202,11 @@ func (r *redactor) redactBodyMap(m pcommon.Map, prefix bodyPath, t *tally, f *fe
 	var removed []string
 	for k, v := range m.All() {
 		path := prefix.child(k)
+		ignored, remove := r.judgeKey(k, f)
 		switch {
-		case r.isIgnoredKey(k, f):
+		case ignored:
 			t.nIgn++
-		case r.isRemovedKey(k):
+		case remove:
 			removed = append(removed, k)
 		case anyMatches(r.blockedKeys, k, f):
 			t.mask(path.name, r.keys)

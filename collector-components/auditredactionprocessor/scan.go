@@ -1,39 +1,73 @@
 package auditredactionprocessor
 
 import (
+	"math/bits"
 	"strings"
 	"unicode/utf8"
 )
 
-// features of one value, gathered in a single pass over its bytes; every prefilter of
-// every pattern is checked against them before any regex runs.
+// features of one value. scan gathers the cheap ones in a single pass over its bytes
+// (which ASCII bytes occur, how many digits and the longest run of them, whether any byte
+// is beyond ASCII), enough to rule most patterns out; the counts of the other classes are
+// gathered by a second pass only for a value that gets that far.
 type features struct {
 	value    string
 	seen     [2]uint64 // which ASCII bytes occur
+	digits   int
+	digitRun int  // longest run of consecutive digits
+	nonASCII bool // a byte >= 0x80: a multi-byte rune or invalid UTF-8
+
+	detailed bool
 	counts   [numClasses]int
-	nonASCII bool   // a byte >= 0x80: a multi-byte rune or invalid UTF-8
-	runes    []rune // the value decoded as the regexp engine decodes it, on demand
-	decoded  bool
+
+	decodedRunes []rune // the value decoded as the regexp engine decodes it, on demand
+	decoded      bool
 }
 
 func (f *features) scan(value string) {
 	var seen [2]uint64
-	var counts [numClasses]int
-	nonASCII := false
+	digits, run, longest := 0, 0, 0
+	high := byte(0)
 	for i := 0; i < len(value); i++ {
 		b := value[i]
-		if b >= utf8.RuneSelf {
-			nonASCII = true
-			continue
-		}
-		seen[b>>6] |= 1 << (b & 63)
-		if c := classOfByte[b]; c != 0 {
-			counts[classDigit] += int(c >> classDigit & 1)
-			counts[classUpperAlnum] += int(c >> classUpperAlnum & 1)
-			counts[classAlnum] += int(c >> classAlnum & 1)
+		high |= b
+		seen[b>>6&1] |= 1 << (b & 63) // bytes >= 0x80 land on bits of 0x00-0x7f: masked below
+		if b-'0' < 10 {
+			digits++
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
 		}
 	}
-	*f = features{value: value, seen: seen, counts: counts, nonASCII: nonASCII, runes: f.runes[:0]}
+	nonASCII := high >= utf8.RuneSelf
+	if nonASCII { // recompute the bitmap from ASCII bytes only
+		seen = [2]uint64{}
+		for i := 0; i < len(value); i++ {
+			if b := value[i]; b < utf8.RuneSelf {
+				seen[b>>6] |= 1 << (b & 63)
+			}
+		}
+	}
+	*f = features{
+		value: value, seen: seen, digits: digits, digitRun: longest, nonASCII: nonASCII,
+		decodedRunes: f.decodedRunes[:0],
+	}
+}
+
+// detail gathers the class counts beyond the digits.
+func (f *features) detail() {
+	if f.detailed {
+		return
+	}
+	var counts [numClasses]int
+	for i := 0; i < len(f.value); i++ {
+		m := classOfByte[f.value[i]]
+		for c := range counts {
+			counts[c] += int(m>>c) & 1
+		}
+	}
+	f.counts, f.detailed = counts, true
 }
 
 // decode gives the runes the regexp engine sees: an invalid byte is one U+FFFD.
@@ -41,31 +75,56 @@ func (f *features) decode() []rune {
 	if !f.decoded {
 		for i := 0; i < len(f.value); {
 			r, width := utf8.DecodeRuneInString(f.value[i:])
-			f.runes = append(f.runes, r)
+			f.decodedRunes = append(f.decodedRunes, r)
 			i += width
 		}
 		f.decoded = true
 	}
-	return f.runes
+	return f.decodedRunes
 }
 
-// mayMatch is false only when the pattern behind p cannot match the scanned value.
+// mayMatch is false only when the pattern behind p cannot match the scanned value. The
+// cheapest tests come first: length, the bitmap, the digit count; then the class counts
+// and runs; then factor searches.
 func (p *prefilter) mayMatch(f *features) bool {
-	if len(f.value) < p.minLen {
+	if len(f.value) < p.minLen || !p.cond.mayHaveSome(f) || f.digits < p.counts[classDigit] {
 		return false
 	}
-	for c, n := range p.counts {
-		if f.counts[c] < n {
-			return false
+	if p.needsDetail {
+		f.detail()
+		for c, n := range p.counts {
+			if f.counts[c] < n {
+				return false
+			}
 		}
 	}
 	return p.cond.holds(f)
 }
 
-func (c *condition) holds(f *features) bool {
-	switch {
-	case c == nil:
+// mayHaveSome is the condition's bitmap tests alone.
+func (c *condition) mayHaveSome(f *features) bool {
+	if c == nil {
 		return true
+	}
+	for _, m := range c.needs {
+		if !m.metBy(f) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *condition) holds(f *features) bool {
+	if c == nil {
+		return true
+	}
+	if !c.mayHaveSome(f) {
+		return false
+	}
+	if f.digitRun < c.runs[classDigit] {
+		return false
+	}
+	switch {
 	case c.fac != nil:
 		return c.fac.foundIn(f)
 	case c.and:
@@ -76,12 +135,71 @@ func (c *condition) holds(f *features) bool {
 		}
 		return true
 	}
-	for _, k := range c.kids { // an OR; condFalse has no kids
+	if c.set != nil && c.set.foundIn(f) { // an OR; condFalse has no kids
+		return true
+	}
+	for _, k := range c.others {
 		if k.holds(f) {
 			return true
 		}
 	}
 	return false
+}
+
+const maxSetFactors = 64 // one bit each in factorSet.start
+
+// factorSet searches several factors in one pass: start[b] has a bit for each factor
+// whose first position accepts the ASCII byte b.
+type factorSet struct {
+	facs  []factor
+	start [utf8.RuneSelf]uint64
+}
+
+func newFactorSet(facs []factor) *factorSet {
+	if len(facs) == 0 {
+		return nil
+	}
+	s := &factorSet{facs: facs}
+	for i, f := range facs {
+		for b := 0; b < utf8.RuneSelf; b++ {
+			if f[0].hasByte(byte(b)) {
+				s.start[b] |= 1 << i
+			}
+		}
+	}
+	return s
+}
+
+func (s *factorSet) foundIn(f *features) bool {
+	if f.nonASCII { // rare: one rune-level search per factor
+		for _, fac := range s.facs {
+			if fac.foundIn(f) {
+				return true
+			}
+		}
+		return false
+	}
+	v := f.value
+	for i := 0; i < len(v); i++ {
+		for m := s.start[v[i]]; m != 0; m &= m - 1 {
+			fac := s.facs[bits.TrailingZeros64(m)]
+			if i+len(fac) <= len(v) && fac.at(v, i) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// at tells whether the factor occurs in the ASCII value at position i (its first
+// position already checked).
+func (fac factor) at(v string, i int) bool {
+	for j := 1; j < len(fac); j++ {
+		if !fac[j].hasByte(v[i+j]) {
+			return false
+		}
+	}
+	return true
 }
 
 // possible is the bitmap test: every position can be filled by a byte the value has
