@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _counts(title: str, column: str, counts: dict[str, int], top: int) -> Table:
-    table = Table(title=title, title_justify="left", title_style="bold")
+    table = Table(title=title, title_justify="left", title_style="bold", min_width=len(title))
     table.add_column(column, overflow="fold")
     table.add_column("count", justify="right")
     for value, count in list(counts.items())[:top]:

@@ -41,6 +41,8 @@ DENIED_ACTIONS: Final = ("access.denied",)
 DENIED_STATUSES: Final = ("401", "403")
 
 Check = Callable[[ArchivedEvent], bool]
+_LINE_HEAD: Final = b'{"resourceLogs":['
+_LINE_TAIL: Final = b"}\n"
 _BARE: Final = re.compile(r"-?[0-9.eE+-]+|true|false|NaN|-?Infinity")
 
 
@@ -93,7 +95,13 @@ class Matcher:
         return True
 
     def keep_line(self, raw: bytes) -> bool:
-        """False only when no record in ``raw`` (one archive line) can match."""
+        """False only when no record in ``raw`` (one archive line) can match.
+
+        A line not shaped as the writers write them (garbage, a torn write) is kept, so that
+        it is decoded and reported rather than skipped unseen.
+        """
+        if not (raw.startswith(_LINE_HEAD) and raw.endswith(_LINE_TAIL)):
+            return True
         for alternatives in self._needles:
             for needle in alternatives:
                 if needle in raw:

@@ -250,3 +250,27 @@ def _write_files(root: Path, index: int, instance: _Instance, rng: random.Random
                 record.file = path
             records += batch
     return records
+
+
+def write_events(path: Path, events: list[dict[str, Any]], *, mode: str = "a") -> None:
+    """Append one line per event to ``path`` (``timestamp_ns`` and ``attributes`` given;
+    the event name is ``audit.<action>``, the severity follows the outcome)."""
+    resource_text = encode_resource(Resource({"service.name": "small", "service.instance.id": "i"}))
+    scope_text = encode_scope(InstrumentationScope("otel_audit"))
+    lines = []
+    for event in events:
+        attributes = event["attributes"]
+        severity_number, severity_text = SEVERITY[attributes.get("audit.outcome", "success")]
+        record = encode_log_fields(
+            timestamp_ns=event["timestamp_ns"],
+            observed_timestamp_ns=None,
+            severity_number=severity_number,
+            severity_text=severity_text,
+            body=event.get("body", "something happened"),
+            attributes=attributes,
+            event_name=event.get("event_name", "audit." + attributes["audit.action"]),
+        )
+        lines.append(encode_single_group_line(resource_text, scope_text, [record]) + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open(mode, encoding="utf-8") as out:
+        out.write("".join(lines))
