@@ -4,7 +4,8 @@
 every selected event appended afterwards. Files are told apart by inode, so a file renamed
 by rotation (the collector's ``audit-<time>.jsonl``, the library's backups, a spool segment
 losing ``.open``) is read to its end once and never again, and a new live file or segment
-is read from its start. A file truncated in place is read again from its start. Only
+is read from its start. A file truncated in place (copytruncate), noticed by its size or by
+its first bytes changing, is read again from its start. Only
 complete lines are decoded; compressed (``.gz``) files are copies of what was already read
 and are skipped.
 """
@@ -28,6 +29,8 @@ from ._match import Matcher
 _CHUNK = 1 << 20
 # Descriptors kept open at most; rotated backups stop growing, the live files come last.
 _MAX_OPEN = 64
+# Bytes of a file's start remembered to notice it was rewritten in place.
+_HEAD = 1024
 
 
 @dataclass
@@ -38,6 +41,9 @@ class _Tracked:
     line: int = 0
     partial: bytes = b""
     mtime: float = 0.0
+    mtime_ns: int = 0
+    head: bytes = b""
+    """The file's first bytes as read: a file rewritten in place no longer starts with them."""
 
 
 def _live_files(paths: Sequence[Path]) -> list[Path]:
@@ -83,7 +89,8 @@ class _Follower:
             listed.add(key)
             tracked = self._tracked.setdefault(key, _Tracked(file))
             tracked.path, tracked.mtime = file, stat.st_mtime
-            if stat.st_size != tracked.offset:
+            if stat.st_size != tracked.offset or stat.st_mtime_ns != tracked.mtime_ns:
+                tracked.mtime_ns = stat.st_mtime_ns
                 yield from self._read(tracked, key, decode)
         for key, tracked in list(self._tracked.items()):
             if key not in listed:
@@ -114,10 +121,15 @@ class _Follower:
         if stream is None:
             return
         try:
-            if os.fstat(stream.fileno()).st_size < tracked.offset:  # truncated: start over
+            fd = stream.fileno()
+            if os.fstat(fd).st_size < tracked.offset or (
+                tracked.head and os.pread(fd, len(tracked.head), 0) != tracked.head
+            ):  # truncated, or truncated and written again (copytruncate): start over
                 stream.seek(0)
-                tracked.offset, tracked.line, tracked.partial = 0, 0, b""
+                tracked.offset, tracked.line, tracked.partial, tracked.head = 0, 0, b"", b""
             while chunk := stream.read(_CHUNK):
+                if len(tracked.head) < _HEAD:
+                    tracked.head = (tracked.head + chunk)[:_HEAD]
                 tracked.offset += len(chunk)
                 lines = (tracked.partial + chunk).split(b"\n")
                 tracked.partial = lines.pop()
