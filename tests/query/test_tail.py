@@ -135,10 +135,9 @@ def test_filters_apply_and_damaged_lines_are_reported(
 ) -> None:
     """Only selected events come out; a garbage line is reported with file:line."""
     live = tmp_path / "audit.jsonl"
-    live.touch()
-    follower = Follower([live], EventFilter(action="auth.*"), last=0)
-    follower_factory.append(follower)
     write(live, "x1", action="user.updated")
+    follower = Follower([live], EventFilter(action="auth.*"), last=5)
+    follower_factory.append(follower)
     write(live, "x2", action="auth.login")
     assert follower.ids(1) == ["x2"]
     with live.open("a") as out:
