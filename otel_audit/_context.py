@@ -51,13 +51,20 @@ class RequestContext:
     _actor_resolved: bool = False
 
     def actor(self) -> Actor | None:
-        """``set_actor()``'s actor, else the first the configured sources yield (cached)."""
+        """``set_actor()``'s actor, else the first the configured sources yield (cached),
+        else the ambient actor of the context."""
+        return self.request_actor() or _ambient_actor.get()
+
+    def request_actor(self) -> Actor | None:
+        """The actor this request itself established: ``set_actor()`` during the request,
+        else the configured sources (cached). Never the ambient actor, so access decisions
+        (``audit_router``) cannot inherit an identity set outside the request."""
         if self.explicit_actor is not None:
             return self.explicit_actor
         if not self._actor_resolved:
             self._resolved_actor = self.auditor.actors.resolve(self.scope)
             self._actor_resolved = True
-        return self._resolved_actor or _ambient_actor.get()
+        return self._resolved_actor
 
 
 _current_request: ContextVar[RequestContext | None] = ContextVar("otel_audit_request", default=None)
