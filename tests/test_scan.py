@@ -176,3 +176,22 @@ def test_scanning_learns_each_files_size_hashes_and_chain_span(tmp_path: Path) -
     last_hash = next(a for a in last["attributes"] if a["key"] == "audit.chain.hash")
     assert (span.events, span.first_seq, span.last_seq) == (7, 1, 7)
     assert span.last_hash == last_hash["value"]["stringValue"]
+
+
+def test_worker_processes_give_the_same_report(tmp_path: Path) -> None:
+    """Files read two at a time in worker processes: the report of one process reading them,
+    findings in the same order with the same files and lines."""
+    for part in range(3):
+        path = write_chain(tmp_path / f"part{part}", 10)
+        path.rename(tmp_path / f"audit-2026112{part}T000000000Z.jsonl")
+    lines = read_lines(tmp_path / "audit-20261121T000000000Z.jsonl")
+    (tmp_path / "audit-20261121T000000000Z.jsonl").write_bytes(b"".join(lines[:4] + lines[5:]))
+    serial_errors: list[ArchiveReadError] = []
+    parallel_errors: list[ArchiveReadError] = []
+
+    serial = verify_files([tmp_path], errors=serial_errors)
+    parallel = verify_files([tmp_path], errors=parallel_errors, jobs=2)
+
+    assert parallel == serial and parallel_errors == serial_errors
+    # One instance written three times over, one line less in the second copy.
+    assert parallel.events == 32 and parallel.count("duplicate") == 21

@@ -26,10 +26,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import itertools
 import json
+import multiprocessing
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -51,7 +54,7 @@ from ._reader import iter_archive_files
 from ._verify import ChainChecker, ChainEntry, content_verifies, entry_of
 from ._verify_report import VerifyReport
 
-__all__ = ["ChainSpan", "FileScan", "TrailScanner", "verify_files"]
+__all__ = ["ChainSpan", "FileScan", "TrailScanner", "scan_file", "verify_files"]
 
 _INSTANCE_ID: Final = "service.instance.id"
 _dumps: Callable[[Any], str] = json.JSONEncoder(
@@ -92,6 +95,10 @@ class FileScan:
     """Read to its end (False: an I/O error or a truncated gzip stream stopped the read)."""
     chains: dict[str, ChainSpan] = field(default_factory=dict)
     """Per ``service.instance.id``: the seqs this file holds."""
+    entries: list[tuple[str, ChainEntry]] = field(default_factory=list)
+    """Its events' chain entries, in read order (handed to the checker, then emptied)."""
+    errors: list[ArchiveReadError] = field(default_factory=list)
+    """What could not be read (likewise)."""
 
 
 class _HashingReader(io.RawIOBase):
@@ -117,13 +124,13 @@ class _HashingReader(io.RawIOBase):
 
 
 class TrailScanner:
-    """Reads archive files one by one into a :class:`ChainChecker`, learning each file."""
+    """Reads archive files into a :class:`ChainChecker`, learning each file; in parallel
+    processes when asked (``scan_many``), the chain still fed in file order."""
 
     def __init__(self, key: bytes | None, report: Callable[[ArchiveReadError], None]) -> None:
         self.checker = ChainChecker(key)
         self._key = key
         self._report = report
-        self._last_resource: tuple[Any, dict[str, object], str] = (object(), {}, "")
 
     def report(self) -> VerifyReport:
         """The chain analysis of every file scanned so far."""
@@ -131,7 +138,50 @@ class TrailScanner:
 
     def scan(self, path: Path, progress: Callable[[int], None] | None = None) -> FileScan:
         """Read ``path`` (plain or gzip) into the checker; ``progress`` gets bytes read."""
-        result = FileScan(path)
+        return self._take(scan_file(path, self._key, progress))
+
+    def scan_many(
+        self, files: list[Path], *, jobs: int = 1, progress: Callable[[int], None] | None = None
+    ) -> list[FileScan]:
+        """:meth:`scan` each file, ``jobs`` at a time in worker processes (same result)."""
+        if jobs <= 1 or len(files) < 2:
+            return [self.scan(file, progress) for file in files]
+        # forkserver: a worker must not inherit this process's threads (a progress bar's).
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        with ProcessPoolExecutor(min(jobs, len(files)), mp_context=context) as pool:
+            scans = []
+            for scan in pool.map(scan_file, files, itertools.repeat(self._key)):
+                if progress is not None:
+                    progress(scan.size)
+                scans.append(self._take(scan))
+            return scans
+
+    def _take(self, scan: FileScan) -> FileScan:
+        for instance_id, entry in scan.entries:
+            self.checker.add(instance_id, entry)
+        for error in scan.errors:
+            self._report(error)
+        scan.entries, scan.errors = [], []  # the checker holds them now
+        return scan
+
+
+def scan_file(
+    path: Path, key: bytes | None, progress: Callable[[int], None] | None = None
+) -> FileScan:
+    """Read one archive file: its chain entries, read errors, sizes, hashes and spans."""
+    return _FileReader(path, key).read(progress)
+
+
+class _FileReader:
+    def __init__(self, path: Path, key: bytes | None) -> None:
+        self.result = FileScan(path)
+        self._key = key
+        self._last_resource: tuple[Any, dict[str, object], str] = (object(), {}, "")
+
+    def read(self, progress: Callable[[int], None] | None) -> FileScan:
+        result = self.result
+        path = result.path
         content = hashlib.sha256()
         try:
             with open(path, "rb", buffering=0) as raw:
@@ -146,12 +196,12 @@ class TrailScanner:
                     content.update(line)
                     result.content_size += len(line)
                     if line.strip():
-                        self._line(line, str(path), number, result)
+                        self._line(line, str(path), number)
                 while buffered.read(_CHUNK):  # bytes after the gzip stream count as stored
                     pass
                 result.complete = True
         except (OSError, EOFError) as error:  # unreadable file, truncated gzip stream
-            self._report(ArchiveReadError(str(path), f"could not read further: {error}"))
+            result.errors.append(ArchiveReadError(str(path), f"could not read further: {error}"))
         else:
             result.size, result.sha256 = hashing.size, hashing.sha256.hexdigest()
         result.content_sha256 = content.hexdigest()
@@ -159,23 +209,24 @@ class TrailScanner:
             result.content_size = result.size
         return result
 
-    def _line(self, raw: bytes, file: str, number: int, result: FileScan) -> None:
+    def _line(self, raw: bytes, file: str, number: int) -> None:
         source = f"{file}:{number}"
+        errors = self.result.errors
         try:
             request = json.loads(raw)
         except (ValueError, RecursionError) as error:  # includes UnicodeDecodeError
             torn = "incomplete last line (torn write?)" if not raw.endswith(b"\n") else ""
-            self._report(ArchiveReadError(source, torn or f"not valid JSON: {error}"))
+            errors.append(ArchiveReadError(source, torn or f"not valid JSON: {error}"))
             return
         try:
             # Committed only once the whole line decoded, as the reader yields a line's records.
             entries = list(self._entries(request, source, file, number))
         except (*DECODE_ERRORS, RecursionError) as error:
-            self._report(ArchiveReadError(source, f"not an OTLP logs request: {error!r}"))
+            errors.append(ArchiveReadError(source, f"not an OTLP logs request: {error!r}"))
             return
-        chains = result.chains
+        self.result.entries += entries
+        chains = self.result.chains
         for instance_id, entry in entries:
-            self.checker.add(instance_id, entry)
             if not entry.sequenced:
                 continue
             span = chains.get(instance_id)
@@ -218,7 +269,7 @@ class TrailScanner:
                         event = _decode_record(record, resource, scope, source)
                     except DECODE_ERRORS as error:
                         message = f"skipped log record #{index}: {error!r}"
-                        self._report(ArchiveReadError(source, message))
+                        self.result.errors.append(ArchiveReadError(source, message))
                         continue
                     yield entry_of(event, self._key)
 
@@ -253,12 +304,23 @@ def _covered_text(by_key: dict[str, Any]) -> str:
     """ATTRS of the canonical form from parsed ``KeyValue`` values (their compact text)."""
     covered = []
     prefixes = _key_prefixes
+    excluded = EXCLUDED_KEYS
     for name in sorted(by_key):
         value = by_key[name]
-        if name in EXCLUDED_KEYS:
+        if name in excluded:
             decode_any_value(value)  # outside the hash: must decode all the same
             continue
-        covered.append((prefixes.get(name) or _key_prefix(name)) + _text(value) + "}")
+        # Most values are {"stringValue": "..."}: inlined, as the encoder does for str.
+        text = value.get("stringValue")
+        if type(text) is str and len(value) == 1:
+            covered.append(
+                (prefixes.get(name) or _key_prefix(name))
+                + '{"stringValue":'
+                + _json_string(text)
+                + "}}"
+            )
+        else:
+            covered.append((prefixes.get(name) or _key_prefix(name)) + _text(value) + "}")
     return ",".join(covered)
 
 
@@ -296,13 +358,18 @@ def _fast_entry(
 
 
 def _text(value: Any) -> str:
-    """The compact JSON text of a parsed AnyValue: the encoder's text in its own spelling."""
+    """The compact JSON text of a parsed AnyValue (``_dumps(value)``, cheaper for the common
+    shapes): the encoder's text when the value is in the encoder's own spelling."""
     if type(value) is dict and len(value) == 1:
-        # {"stringValue": "..."}, {"intValue": "..."}: most values, cheaper than _dumps.
         ((kind, inner),) = value.items()
-        if type(inner) is str:
-            opening = _OPENINGS.get(kind) or "{" + _json_string(kind) + ":"
-            return opening + _json_string(inner) + "}"
+        if type(inner) is str:  # {"stringValue": "..."}, {"intValue": "..."}
+            return (
+                (_OPENINGS.get(kind) or "{" + _json_string(kind) + ":") + _json_string(inner) + "}"
+            )
+        if kind == "arrayValue" and type(inner) is dict and len(inner) == 1:
+            values = inner.get("values")
+            if type(values) is list:
+                return '{"arrayValue":{"values":[' + ",".join([_text(v) for v in values]) + "]}}"
     return _dumps(value)
 
 
@@ -311,15 +378,15 @@ def verify_files(
     *,
     key: bytes | None = None,
     errors: list[ArchiveReadError] | None = None,
+    jobs: int = 1,
 ) -> VerifyReport:
-    """``verify_events(read_events(path), key=key)`` over every path, faster (same report).
+    """``verify_events(read_events(path), key=key)`` over every path, faster (same report);
+    ``jobs`` > 1 reads that many files at a time in worker processes.
 
     Read errors go to ``errors`` (they are not logged); missing paths raise
     ``FileNotFoundError``.
     """
     found = errors if errors is not None else []
     scanner = TrailScanner(key, found.append)
-    for path in paths:
-        for file in iter_archive_files(path):
-            scanner.scan(file)
+    scanner.scan_many([file for path in paths for file in iter_archive_files(path)], jobs=jobs)
     return scanner.report()

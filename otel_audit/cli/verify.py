@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from ..archive import ArchiveReadError, iter_archive_files
 from ..archive._digest import DigestChain, load_digests
@@ -17,6 +17,10 @@ from ._errors import EXIT_INPUT, EXIT_USAGE, CliError
 from ._keys import CHAIN_KEY_ENV, load_chain_key, load_public_key
 from ._progress import byte_progress
 from ._verify_output import JSON_FORMAT, Outcome, render_json, render_text
+
+# Below this, worker processes cost more to start than they save.
+_PARALLEL_BYTES: Final = 64 << 20
+_MAX_JOBS: Final = 8
 
 EPILOG = f"""\
 checks, per service.instance.id: audit.seq has no gap (lost or deleted events, a lost tail
@@ -76,6 +80,13 @@ def register(subparsers: Any) -> None:
         "the trail of services that have stopped; by default it is a note, as a running "
         "process has not written it yet",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="files read at a time in worker processes (default: one per CPU, up to 8, when "
+        f"the archive holds over {_PARALLEL_BYTES >> 20} MiB; 1: in this process)",
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(func=run)
 
@@ -88,12 +99,15 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--digests needs --public-key (the key that checks them)", EXIT_USAGE)
     files = _archive_files(args.paths)
     chain = _digests(args, public_key) if public_key is not None else None
+    if args.jobs is not None and args.jobs < 1:
+        raise CliError("--jobs must be at least 1", EXIT_USAGE)
+    size = _size(files)
+    jobs = args.jobs or (_cpus() if size > _PARALLEL_BYTES else 1)
     errors: list[ArchiveReadError] = []
     scanner = TrailScanner(key, errors.append)
-    scans: dict[Path, FileScan] = {}
-    with byte_progress(_size(files), "verify") as advance:
-        for file in files:
-            scans[file.resolve()] = scanner.scan(file, advance)
+    with byte_progress(size, "verify") as advance:
+        read = scanner.scan_many(files, jobs=jobs, progress=advance)
+    scans: dict[Path, FileScan] = {scan.path.resolve(): scan for scan in read}
     sealed: list[SealFinding] = []
     if chain is not None:
         closed = [file for file in files if is_closed(file)]
@@ -142,6 +156,14 @@ def _digests(args: argparse.Namespace, public_key: Any) -> DigestChain:
         return load_digests(folder, public_key)
     except OSError as error:
         raise CliError(f"cannot list {folder}: {error.strerror or error}", EXIT_INPUT) from None
+
+
+def _cpus() -> int:
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 1
+    return min(usable, _MAX_JOBS)
 
 
 def _size(files: list[Path]) -> int:
