@@ -37,7 +37,7 @@ digests: --digests, else {DIGESTS_FOLDER}/ inside the first PATH.
 --format json writes one object ({JSON_FORMAT}): clean, exit_code, events, files,
 instances [{{instance_id, events, first_seq, last_seq, closed}}], findings [{{kind,
 failure, instance_id, seq, seq_end, file, line, message}}], digests (null without
---public-key). See README.md, "Verify and seal".
+--public-key). See README.md, "Verify and seal the trail".
 
 exit codes: 0 clean, 1 not clean (a gap, tampering, masking, a bad digest or sealed file),
 2 bad option, 3 a path, file or line that cannot be read, 5 a key problem (no key for a
