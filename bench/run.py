@@ -4,6 +4,7 @@
 against ``--compare-with REV`` when given. ``--only spool`` measures the spool writer
 (durable lines/s from 8 threads, fail-closed wait latency). ``--only latency`` measures
 emit -> archive latency through an agent and two gateways against one gateway alone.
+``--only verify`` measures ``otel-audit verify`` (records/s) against a ``json.loads`` loop.
 
 Every number is a ratio against a baseline measured in the same run; nothing here asserts
 on time. ``--quick`` is a smoke run (seconds, not minutes); ``--only`` picks one part;
@@ -26,6 +27,7 @@ from . import (
     record_cost,
     scaleout_latency,
     spool,
+    verify,
 )
 from .processes import stop_on_sigterm
 
@@ -35,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="short smoke run")
     parser.add_argument(
         "--only",
-        choices=("http", "asgi", "record", "pipeline", "spool", "latency"),
+        choices=("http", "asgi", "record", "pipeline", "spool", "latency", "verify"),
         help="run one benchmark",
     )
     parser.add_argument(
@@ -169,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0912 - one branch pe
         print("scale-out latency runs:", flush=True)
         report += [""] if report else []
         report += scaleout_latency.format_report(scaleout_latency.measure(_latency_settings(args)))
+    if args.only in (None, "verify"):
+        print("verify runs:", flush=True)
+        verify.main(["--events", "10000", "--rounds", "1"] if args.quick else [])
     print()
     print("\n".join(report))
     return 0
