@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from examples.stack import COLLECTOR_CONFIG, Service, Stack, binary, free_port
 
 from .audit_payload import APP_RECORD_KEY, EVENT_ID_KEY, PII_MARKER, pii_count
@@ -122,13 +124,69 @@ OURS = Variant("audit_redaction", "audit_redaction", True)
 VARIANTS = (WITHOUT, CONTRIB, OURS)
 
 
+def _ottl_string(text: str) -> str:
+    """``text`` as an OTTL string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _ottl_replacements(replace_patterns: list[dict[str, Any]]) -> dict[str, Any]:
+    """A transform processor doing what an audit_redaction's replace_patterns do.
+
+    Logs: each key of each entry in the record's attributes, the marker set when the value
+    changed (compared with its copy in the record's cache). Traces: span and span event
+    attributes, as audit_redaction does.
+    """
+    log, span, event = [], [], []
+    for rp in replace_patterns:
+        pattern, replacement = _ottl_string(rp["pattern"]), _ottl_string(rp["replacement"])
+        for key in rp["keys"]:
+            attribute = f"attributes[{_ottl_string(key)}]"
+            log.append(f"set(log.cache[{_ottl_string(key)}], log.{attribute})")
+            log.append(f"replace_pattern(log.{attribute}, {pattern}, {replacement})")
+            if rp.get("marker"):
+                log.append(
+                    f"set(log.attributes[{_ottl_string(rp['marker'])}], true)"
+                    f" where log.{attribute} != log.cache[{_ottl_string(key)}]"
+                )
+            span.append(f"replace_pattern(span.{attribute}, {pattern}, {replacement})")
+            event.append(f"replace_pattern(spanevent.{attribute}, {pattern}, {replacement})")
+    return {
+        "error_mode": "ignore",
+        "log_statements": [{"context": "log", "statements": log}],
+        "trace_statements": [
+            {"context": "span", "statements": span},
+            {"context": "spanevent", "statements": event},
+        ],
+    }
+
+
 def contrib_config(workdir: Path) -> Path:
-    """otelcol-audit.yaml with the contrib redaction processor in place of audit_redaction."""
-    text = COLLECTOR_CONFIG.read_text()
-    if "audit_redaction/" not in text:
+    """otelcol-audit.yaml with the contrib redaction processor in place of audit_redaction.
+
+    The processors keep their settings; audit_redaction's own ``replace_patterns`` (which
+    the contrib processor refuses) become a transform processor right after it, the OTTL
+    statements the shipped config had before audit_redaction took them over.
+    """
+    config = yaml.safe_load(COLLECTOR_CONFIG.read_text())
+    processors: dict[str, Any] = config["processors"]
+    renamed: dict[str, list[str]] = {}
+    for name in [n for n in processors if n.split("/")[0] == "audit_redaction"]:
+        settings = processors.pop(name)
+        contrib = "redaction/" + name.partition("/")[2]
+        processors[contrib] = settings
+        renamed[name] = [contrib]
+        if settings.get("replace_patterns"):
+            transform = "transform/replace_" + name.partition("/")[2]
+            processors[transform] = _ottl_replacements(settings.pop("replace_patterns"))
+            renamed[name].append(transform)
+    if not renamed:
         raise RuntimeError(f"{COLLECTOR_CONFIG} has no audit_redaction processor to swap")
+    for pipeline in config["service"]["pipelines"].values():
+        pipeline["processors"] = [
+            new for old in pipeline.get("processors", []) for new in renamed.get(old, [old])
+        ]
     path = workdir / "otelcol-audit-contrib.yaml"
-    path.write_text(text.replace("audit_redaction/", "redaction/"))
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 

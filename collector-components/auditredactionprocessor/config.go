@@ -56,6 +56,27 @@ type Config struct {
 	// of the changed item: "info" (counts), "debug" (counts and the keys), "silent" or
 	// empty (nothing). The attribute names are the contrib processor's (redaction.*).
 	Summary string `mapstructure:"summary"`
+
+	// ReplacePatterns is audit_redaction's own (the contrib processor has no such key):
+	// regex replacements in named attributes of log records, spans and span events, with
+	// OTTL replace_pattern's meaning, applied after everything above. Each pattern gets a
+	// prefilter like blocked_values, which an OTTL statement in a transform processor
+	// cannot have: that is the reason to do it here.
+	ReplacePatterns []ReplacePattern `mapstructure:"replace_patterns"`
+}
+
+// ReplacePattern replaces every match of Pattern in the string values of Keys.
+type ReplacePattern struct {
+	// Keys are the attribute keys whose values are searched (exact names).
+	Keys []string `mapstructure:"keys"`
+	// Pattern is a regular expression (RE2 syntax, unanchored).
+	Pattern string `mapstructure:"pattern"`
+	// Replacement is a template: $1 or ${1} for a group (regexp.Expand). In collector
+	// YAML write $$1, since a single $ starts an environment reference there.
+	Replacement string `mapstructure:"replacement"`
+	// Marker, when set, is the attribute set to true on the record, span or span event
+	// whose value was changed (the archive verifier reads it as "changed by the collector").
+	Marker string `mapstructure:"marker"`
 }
 
 // HashFunction names a digest for masking matches; empty means the fixed mask "****".
@@ -102,6 +123,14 @@ func (c *Config) Validate() error {
 			if _, err := regexp.Compile(pattern); err != nil {
 				errs = append(errs, fmt.Errorf("%s: error compiling regex %q: %w", list.name, pattern, err))
 			}
+		}
+	}
+	for i, rp := range c.ReplacePatterns {
+		if len(rp.Keys) == 0 {
+			errs = append(errs, fmt.Errorf("replace_patterns[%d]: no keys", i))
+		}
+		if _, err := regexp.Compile(rp.Pattern); err != nil {
+			errs = append(errs, fmt.Errorf("replace_patterns[%d]: error compiling regex %q: %w", i, rp.Pattern, err))
 		}
 	}
 	switch c.Summary {

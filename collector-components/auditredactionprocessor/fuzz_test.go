@@ -10,8 +10,8 @@ import (
 
 // FuzzEquivalence feeds arbitrary strings (any bytes, so invalid UTF-8 too) to both
 // processors under every shipped configuration, in attributes (scanned, secret-named,
-// unknown), log bodies and span events, and checks every prefilter against its regex on
-// the way. CI runs it with a bounded -fuzztime (tests/test_audit_redaction_processor.py);
+// unknown), log bodies and span events, checks every prefilter against its regex, and
+// each replace_patterns entry against OTTL's replace_pattern on the way. CI runs it with a bounded -fuzztime (tests/test_audit_redaction_processor.py);
 // without -fuzz, `go test` runs the seeds below and any failure saved under testdata/fuzz/.
 // The seeds are short on purpose: the fuzzing engine replays them all before it mutates,
 // and the PII corpus has its own test (TestEquivalencePIICorpus).
@@ -34,12 +34,22 @@ func FuzzEquivalence(f *testing.F) {
 			}
 		}
 	}
+	replacements, err := compileReplacements(shippedReplacements(f))
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, value string) {
 		var feats features
 		feats.scan(value)
 		for _, pat := range patterns {
 			if !pat.pre.mayMatch(&feats) && pat.re.MatchString(value) {
 				t.Fatalf("the prefilter %s of %q rejects %q, which the regex matches", pat.pre, pat.source, value)
+			}
+		}
+		for i := range replacements {
+			rp := &replacements[i]
+			if got, want := rp.replaceIn(value, &feats), ottlReplacePattern(rp.pat.re, rp.template, value); got != want {
+				t.Fatalf("replace_patterns %q on %q: %q, OTTL's replace_pattern gives %q", rp.pat.source, value, got, want)
 			}
 		}
 		logs := plog.NewLogs()

@@ -1,5 +1,7 @@
 package auditredactionprocessor
 
+import "sync/atomic"
+
 // keyTable maps the configured attribute keys to their rule. Every attribute of every
 // record is looked up here, so it avoids hashing the whole key as a Go map does: the slot
 // comes from the key's length and three of its bytes (open addressing, linear probing),
@@ -54,3 +56,27 @@ func (t *keyTable) rule(k string) keyRule {
 	}
 	return 0
 }
+
+// keyCache remembers what the key patterns (ignored_key_patterns, blocked_key_patterns)
+// decided for recently seen keys. Attribute keys repeat from record to record, so most
+// lookups end here instead of in a scan and a prefilter. Direct-mapped and lock-free: a
+// slot holds the last key that hashed to it; a collision only costs a recomputation.
+type keyCache struct {
+	slots [keyCacheSlots]atomic.Pointer[keyVerdict]
+}
+
+const keyCacheSlots = 1024 // a power of two
+
+type keyVerdict struct {
+	key              string
+	ignored, blocked bool
+}
+
+func (c *keyCache) get(k string) *keyVerdict {
+	if v := c.slots[keySlotOf(k)&(keyCacheSlots-1)].Load(); v != nil && v.key == k {
+		return v
+	}
+	return nil
+}
+
+func (c *keyCache) put(v *keyVerdict) { c.slots[keySlotOf(v.key)&(keyCacheSlots-1)].Store(v) }

@@ -17,6 +17,7 @@ type pattern struct {
 	source string
 	re     *regexp.Regexp
 	pre    *prefilter
+	narrow *narrowing // nil: the regex sees the whole value
 }
 
 // gate is the prefilter's cheapest part, kept flat for the loop over every pattern and
@@ -62,7 +63,11 @@ func compilePatterns(sources []string) ([]*pattern, error) {
 		if err != nil { // cannot happen once regexp.Compile accepted it
 			return nil, fmt.Errorf("deriving the prefilter of %q: %w", source, err)
 		}
-		out = append(out, &pattern{gate: newGate(pre), source: source, re: re, pre: pre})
+		narrow, err := deriveNarrowing(source)
+		if err != nil {
+			return nil, fmt.Errorf("deriving the alphabet of %q: %w", source, err)
+		}
+		out = append(out, &pattern{gate: newGate(pre), source: source, re: re, pre: pre, narrow: narrow})
 	}
 	return out, nil
 }
@@ -114,6 +119,15 @@ func (m masker) mask(match string) string {
 // mask, as the contrib processor does.
 var wholeValue = regexp.MustCompile(".*")
 
+// replace masks every match of p in value, as p.re.ReplaceAllStringFunc does.
+func (m masker) replace(p *pattern, value string) string {
+	whole := func(s string) string { return p.re.ReplaceAllStringFunc(s, m.mask) }
+	if p.narrow == nil {
+		return whole(value)
+	}
+	return p.narrow.replaceRuns(value, whole)
+}
+
 func (m masker) maskWhole(value string) string { return wholeValue.ReplaceAllStringFunc(value, m.mask) }
 
 // maskBlocked applies the blocked patterns in order, each to the result of the one
@@ -130,7 +144,7 @@ func (m masker) maskBlocked(patterns []*pattern, value string, f *features) stri
 		if !p.mayMatch(f) {
 			continue
 		}
-		if replaced := p.re.ReplaceAllStringFunc(current, m.mask); replaced != current {
+		if replaced := m.replace(p, current); replaced != current {
 			current = replaced
 			f.scan(current)
 		}

@@ -3,6 +3,7 @@ package auditredactionprocessor
 import (
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"testing"
 )
 
@@ -19,7 +20,7 @@ func TestConfiguredPatternsHavePrefilters(t *testing.T) {
 		for _, list := range []struct {
 			name     string
 			patterns []string
-		}{{"blocked_values", cfg.BlockedValues}, {"blocked_key_patterns", cfg.BlockedKeyPatterns}} {
+		}{{"blocked_values", cfg.BlockedValues}, {"blocked_key_patterns", cfg.BlockedKeyPatterns}, {"replace_patterns", replacePatternSources(cfg)}} {
 			for _, source := range list.patterns {
 				checked++
 				pre, err := derivePrefilter(source)
@@ -36,6 +37,14 @@ func TestConfiguredPatternsHavePrefilters(t *testing.T) {
 	if checked == 0 {
 		t.Fatal("no pattern found in the collector configurations")
 	}
+}
+
+func replacePatternSources(cfg Config) []string {
+	var out []string
+	for _, rp := range cfg.ReplacePatterns {
+		out = append(out, rp.Pattern)
+	}
+	return out
 }
 
 // TestPatternsWithoutPrefilter shows the check above can fail: these give nothing to
@@ -117,7 +126,7 @@ func TestPrefilterNeverRejectsAMatch(t *testing.T) {
 	for _, c := range processorConfigs(t, typeStr) {
 		var cfg Config
 		unmarshal(t, c.raw, &cfg)
-		for _, source := range append(cfg.BlockedValues, cfg.BlockedKeyPatterns...) {
+		for _, source := range slices.Concat(cfg.BlockedValues, cfg.BlockedKeyPatterns, replacePatternSources(cfg)) {
 			if !shipped[source] {
 				shipped[source] = true
 				sources = append(sources, source)

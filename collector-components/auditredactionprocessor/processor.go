@@ -12,6 +12,8 @@ import (
 // attributes, then span and span-event attributes, log record attributes and bodies,
 // and metric data point attributes. Span names are left alone (the contrib processor
 // changes them only through its URL and database sanitizers, which this one lacks).
+// replace_patterns, audit_redaction's own, then run on the attributes of log records,
+// spans and span events (where a transform processor would have run them, after).
 
 func (r *redactor) processLogs(_ context.Context, logs plog.Logs) (plog.Logs, error) {
 	var f features
@@ -25,6 +27,7 @@ func (r *redactor) processLogs(_ context.Context, logs plog.Logs) (plog.Logs, er
 				record := sl.LogRecords().At(k)
 				r.redactAttributes(record.Attributes(), &f)
 				r.redactBody(record.Body(), record.Attributes(), &f)
+				r.applyReplacements(record.Attributes(), &f)
 			}
 		}
 	}
@@ -42,8 +45,10 @@ func (r *redactor) processTraces(_ context.Context, traces ptrace.Traces) (ptrac
 			for k := 0; k < ss.Spans().Len(); k++ {
 				span := ss.Spans().At(k)
 				r.redactAttributes(span.Attributes(), &f)
+				r.applyReplacements(span.Attributes(), &f)
 				for e := 0; e < span.Events().Len(); e++ {
 					r.redactAttributes(span.Events().At(e).Attributes(), &f)
+					r.applyReplacements(span.Events().At(e).Attributes(), &f)
 				}
 			}
 		}

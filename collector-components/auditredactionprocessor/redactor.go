@@ -38,10 +38,12 @@ var summaryKeys = []string{keyRedactedKeys, keyRedactedCount, keyMaskedKeys, key
 type redactor struct {
 	allowAll       bool
 	keyTable       keyTable // the configured keys: one lookup per attribute
+	keyVerdicts    *keyCache
 	ignoredKeys    []*pattern
 	blockedKeys    []*pattern
 	blockedValues  []*pattern // in configuration order
 	allowedValues  []*pattern
+	replacements   []replacement
 	redactAllTypes bool
 	counts, keys   bool // summary: counts (info, debug) and key lists (debug)
 	masker         masker
@@ -51,6 +53,7 @@ func newRedactor(cfg *Config) (*redactor, error) {
 	r := &redactor{
 		allowAll:       cfg.AllowAllKeys,
 		redactAllTypes: cfg.RedactAllTypes,
+		keyVerdicts:    new(keyCache),
 		counts:         cfg.Summary == summaryInfo || cfg.Summary == summaryDebug,
 		keys:           cfg.Summary == summaryDebug,
 		masker:         newMasker(cfg.HashFunction),
@@ -80,6 +83,9 @@ func newRedactor(cfg *Config) (*redactor, error) {
 			return nil, err
 		}
 	}
+	if r.replacements, err = compileReplacements(cfg.ReplacePatterns); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -107,10 +113,27 @@ func (t *tally) allow(key string, keep bool) {
 // judgeKey tells whether a key is ignored (left as it is) or removed (not allowed).
 func (r *redactor) judgeKey(k string, f *features) (ignored, removed bool) {
 	rule := r.keyTable.rule(k)
-	if rule&keyIgnored != 0 || anyMatches(r.ignoredKeys, k, f) {
+	if rule&keyIgnored != 0 || r.keyPatterns(k, f).ignored {
 		return true, false
 	}
 	return false, !r.allowAll && rule&keyAllowed == 0
+}
+
+var noKeyPatterns = &keyVerdict{}
+
+// keyPatterns is what ignored_key_patterns and blocked_key_patterns say about a key.
+func (r *redactor) keyPatterns(k string, f *features) *keyVerdict {
+	if len(r.ignoredKeys) == 0 && len(r.blockedKeys) == 0 {
+		return noKeyPatterns
+	}
+	if v := r.keyVerdicts.get(k); v != nil {
+		return v
+	}
+	// A copy: the cache must not keep a decoded request alive through a key that points
+	// into it.
+	v := &keyVerdict{key: strings.Clone(k), ignored: anyMatches(r.ignoredKeys, k, f), blocked: anyMatches(r.blockedKeys, k, f)}
+	r.keyVerdicts.put(v)
+	return v
 }
 
 // redactAttributes applies the rules to one attribute map, in the contrib processor's
@@ -136,7 +159,7 @@ func (r *redactor) redactAttributes(attrs pcommon.Map, f *features) {
 			t.allow(k, r.keys)
 			continue
 		}
-		if anyMatches(r.blockedKeys, k, f) {
+		if r.keyPatterns(k, f).blocked {
 			t.mask(k, r.keys)
 			v.SetStr(r.masker.maskWhole(value))
 			continue
@@ -208,7 +231,7 @@ func (r *redactor) redactBodyMap(m pcommon.Map, prefix bodyPath, t *tally, f *fe
 			t.nIgn++
 		case remove:
 			removed = append(removed, k)
-		case anyMatches(r.blockedKeys, k, f):
+		case r.keyPatterns(k, f).blocked:
 			t.mask(path.name, r.keys)
 			v.SetStr(r.masker.maskWhole(v.Str()))
 		default:

@@ -73,12 +73,46 @@ func processorConfigs(t testing.TB, types ...string) []namedConfig {
 			typ, _, _ := strings.Cut(name, "/")
 			for _, want := range types {
 				if typ == want {
-					out = append(out, namedConfig{file: filepath.Base(file), name: name, raw: raw})
+					out = append(out, namedConfig{file: filepath.Base(file), name: name, raw: unescapeDollars(raw).(map[string]any)})
 				}
 			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+// unescapeDollars does what the collector's config resolver does to a string without
+// ${...} references: "$$" stands for "$" (replace_patterns templates use it).
+func unescapeDollars(v any) any {
+	switch v := v.(type) {
+	case string:
+		return strings.ReplaceAll(v, "$$", "$")
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[k] = unescapeDollars(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = unescapeDollars(x)
+		}
+		return out
+	}
+	return v
+}
+
+// withoutOwnSettings is raw minus audit_redaction's own settings: what both processors
+// understand.
+func withoutOwnSettings(raw map[string]any) map[string]any {
+	out := make(map[string]any, len(raw))
+	for k, v := range raw {
+		if k != "replace_patterns" {
+			out[k] = v
+		}
+	}
 	return out
 }
 
@@ -170,8 +204,11 @@ func tracesRunner(t testing.TB, f processor.Factory, cfg any) func(ptrace.Traces
 	}
 }
 
+// newPair builds both processors from the settings they share (replace_patterns, this
+// processor's own, are compared with OTTL's meaning in TestReplacePatternsAsOTTL).
 func newPair(t testing.TB, name string, raw map[string]any) *pair {
 	t.Helper()
+	raw = withoutOwnSettings(raw)
 	p := &pair{name: name, cache: map[stepKey]string{}}
 	ours := NewFactory()
 	p.cfg = ours.CreateDefaultConfig().(*Config)
