@@ -62,12 +62,6 @@ func collectAlphabet(re *syntax.Regexp, set *runeSet) bool {
 	return true
 }
 
-func (s *runeSet) union(t runeSet) {
-	s.ascii[0] |= t.ascii[0]
-	s.ascii[1] |= t.ascii[1]
-	s.wide = mergeRanges(append(s.wide, t.wide...))
-}
-
 // runeAt decodes as the regexp engine does: an invalid byte is one U+FFFD.
 func runeAt(s string, i int) (rune, int) {
 	if b := s[i]; b < utf8.RuneSelf {
