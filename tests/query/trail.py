@@ -139,6 +139,8 @@ class _Instance:
 
 TEMPLATES = 800
 _NOWHERE = Path()
+TIES = 12
+"""Events sharing one timestamp, halfway through."""
 """Distinct attribute sets per instance: enough variety, and each is encoded once."""
 
 
@@ -162,6 +164,8 @@ def write_trail(root: Path, count: int, now_ns: int, seed: int = 7) -> list[Writ
     scope_text = encode_scope(InstrumentationScope("otel_audit", "0.1.0"))
     start, span = now_ns - SPAN_NS, SPAN_NS - 60 * 10**9
     stamps = sorted(start + int(rng.random() * span) for _ in range(count))
+    if count > TIES:  # events at the very same instant: pages must break ties by event id
+        stamps[count // 2 : count // 2 + TIES] = [stamps[count // 2]] * TIES
     pending: dict[int, list[tuple[str, Written]]] = {i: [] for i in range(len(instances))}
     written: list[Written] = []
     for timestamp_ns in stamps:
