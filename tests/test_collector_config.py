@@ -26,6 +26,8 @@ VALID = [
 # other reason (a typo in the test data) would not prove the check it is meant to.
 INVALID_EXPECTED = {
     "archive-append-with-rotation.yaml": "append and rotation enabled at the same time",
+    "audit-redaction-bad-regex.yaml": "blocked_values: error compiling regex",
+    "audit-redaction-replace-without-keys.yaml": "replace_patterns[0]: no keys",
     "archive-empty-path.yaml": "path must be non-empty",
     "redaction-bad-regex.yaml": "error compiling regex",
     "routing-empty-table.yaml": "the routing table is empty",
