@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from opentelemetry import _logs, metrics, trace
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -11,6 +14,11 @@ from ._asgi import AuditMiddleware
 from ._auditor import Auditor, adopt_as_default
 from ._config import AuditConfig
 from ._responses import RequestIdEcho
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter, params
+
+    from .query._source import SourceSpec
 
 _AUDITOR_ATTRIBUTE = "_otel_audit_auditor"
 _AUTOMATIC_ATTRIBUTE = "_otel_audit_automatic"
@@ -68,6 +76,35 @@ def _instrument(
     adopt_as_default(auditor, replacing=previous)
     if tracer_provider is not None:
         _trace_with(app, tracer_provider, meter_provider)
+
+
+def audit_router(
+    source: SourceSpec,
+    *,
+    dependencies: Sequence[params.Depends],
+    all_tenants_scope: str = "audit:read:all",
+    pseudonym_key: bytes | str | None = None,
+) -> APIRouter:
+    """A read-only FastAPI router over the audit trail in ``source``, isolated by tenant.
+
+    ``source``: archive files or folders, a ``victorialogs+http://HOST:PORT`` URL, or an
+    ``otel_audit.query`` source. ``dependencies`` (at least one, else ``ValueError``) are
+    the app's auth dependencies; they run first, and one of them (or the instrumented app's
+    actor sources) says who calls, with ``set_actor(Actor(id, tenant=..., scopes=...))``.
+    Unauthenticated calls get 401; callers see their own tenant's events only unless their
+    scopes include ``all_tenants_scope``. Every access is recorded as
+    ``audit.audit_log.read``. ``pseudonym_key``: the key that pseudonymised ``user.id`` and
+    ``tenant.id`` (default: the instrumented app's, else the environment's). Endpoints:
+    ``GET /events``, ``/events/{event_id}``, ``/stats``, ``/security/failed-logins``.
+    """
+    from ._audit_router import audit_router as make_router
+
+    return make_router(
+        source,
+        dependencies=dependencies,
+        all_tenants_scope=all_tenants_scope,
+        pseudonym_key=pseudonym_key,
+    )
 
 
 def auditor_of(app: Starlette) -> Auditor | None:
