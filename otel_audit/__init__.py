@@ -4,7 +4,8 @@
 ``@audited`` add business events; ``set_actor()`` says who is acting. Events are OTel log
 records named ``audit.*`` (never sampled) plus span events on the server span. A
 :class:`Policy` (``AuditConfig(policy=...)``) decides which events are kept and with how much
-of the request and response.
+of the request and response. ``audit_router()`` serves the trail back, read-only and
+isolated by tenant.
 """
 
 from ._config import AuditConfig
@@ -13,7 +14,7 @@ from ._errors import AuditConfigError, AuditEmitError, AuditError, AuditEventErr
 from ._event import Action, Actor, Outcome
 from ._record import audited, record
 from ._version import __version__
-from .fastapi import instrument_app
+from .fastapi import audit_router, instrument_app
 from .policy import Policy, Rule
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Policy",
     "Rule",
     "__version__",
+    "audit_router",
     "audited",
     "get_actor",
     "instrument_app",

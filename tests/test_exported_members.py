@@ -18,6 +18,7 @@ PUBLIC_API = {
     "Policy",
     "Rule",
     "__version__",
+    "audit_router",
     "audited",
     "get_actor",
     "instrument_app",
