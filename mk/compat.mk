@@ -24,6 +24,7 @@ COMPAT_TESTS := \
 	tests/test_policy_pipeline.py \
 	tests/test_spans.py \
 	tests/test_body.py \
+	tests/test_audit_router.py \
 	tests/test_concurrency.py \
 	tests/test_failure_isolation.py \
 	tests/test_forwarding.py \
