@@ -7,7 +7,9 @@ OTLP/JSON request) can hold a selected event at all, so lines that cannot are no
 The line prefilter is exact, never lossy: it looks for each wanted value's JSON text in the
 line. A string's JSON text is unique as long as no ``\\u`` or ``\\/`` escape is used (every
 other escape stands for one character only), so lines holding either are always decoded.
-Values that could be written as numbers or booleans are looked for without quotes.
+Values that could be written as numbers or booleans are looked for without quotes. With a
+``since`` bound, a line is kept only if one of its ``timeUnixNano``/``observedTimeUnixNano``
+values falls in the time window (a record's time is one of the two).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ DENIED_STATUSES: Final = ("401", "403")
 Check = Callable[[ArchivedEvent], bool]
 _LINE_HEAD: Final = b'{"resourceLogs":['
 _LINE_TAIL: Final = b"}\n"
+_TIMES: Final = re.compile(rb'"(?:timeUnixNano|observedTimeUnixNano)":"?(\d+)')
 _BARE: Final = re.compile(r"-?[0-9.eE+-]+|true|false|NaN|-?Infinity")
 
 
@@ -84,9 +87,15 @@ def is_denied(event: ArchivedEvent) -> bool:
 class Matcher:
     """A compiled filter: call it on an event; :meth:`keep_line` screens raw lines."""
 
-    def __init__(self, checks: Sequence[Check], needles: Sequence[tuple[bytes, ...]]) -> None:
+    def __init__(
+        self,
+        checks: Sequence[Check],
+        needles: Sequence[tuple[bytes, ...]],
+        window: tuple[int, int] | None = None,
+    ) -> None:
         self._checks = tuple(checks)
         self._needles = tuple(needles)
+        self._window = window
 
     def __call__(self, event: ArchivedEvent) -> bool:
         for check in self._checks:  # noqa: SIM110 - a plain loop is faster than all(...) here
@@ -107,10 +116,22 @@ class Matcher:
                 if needle in raw:
                     break
             else:
-                # A wanted value is not there as plain text; only escapes could hide it.
-                # (One byte is found much faster than two, and most lines have none.)
-                return b"\\" in raw and (b"\\u" in raw or b"\\/" in raw)
+                return _escaped(raw)  # a wanted value is not there as plain text
+        if self._window is not None and not self._in_window(raw):
+            return _escaped(raw)
         return True
+
+    def _in_window(self, raw: bytes) -> bool:
+        """Whether a record's time or observed time in ``raw`` falls in the window: a
+        record's time is one of the two (observed when the time is unset)."""
+        low, high = self._window or (0, 0)
+        return any(low <= int(found[1]) < high for found in _TIMES.finditer(raw))
+
+
+def _escaped(raw: bytes) -> bool:
+    """Whether ``raw`` uses the escapes that could hide a value's plain text.
+    (One byte is found much faster than two, and most lines have no backslash at all.)"""
+    return b"\\" in raw and (b"\\u" in raw or b"\\/" in raw)
 
 
 def compile_filter(flt: EventFilter, now: datetime | None = None) -> Matcher:
@@ -155,9 +176,12 @@ def compile_filter(flt: EventFilter, now: datetime | None = None) -> Matcher:
         checks.append(is_denied)
         needles.append(tuple(_needle(v, quoted=False) for v in (*DENIED_ACTIONS, *DENIED_STATUSES)))
     since, until = flt.time_range(now or datetime.now(timezone.utc))
+    window = None
     if since is not None or until is not None:
         checks.append(_time_check(since, until))
-    return Matcher(checks, needles)
+        if since is not None and since > 0:  # a record without any time (0) is out anyway
+            window = (since, until if until is not None else 2**64)
+    return Matcher(checks, needles, window)
 
 
 def _action(glob: str, checks: list[Check], needles: list[tuple[bytes, ...]]) -> None:

@@ -27,6 +27,8 @@ ROUTE: Final = "http.route"
 CLIENT: Final = "client.address"
 STATUS: Final = "http.response.status_code"
 
+_PLAIN: Final = frozenset({str, int, bool, type(None)})
+
 SortKey = tuple[int, str]
 """``(timestamp in Unix ns, event id)``: the stable order of listings and cursors."""
 
@@ -64,9 +66,17 @@ def text(value: object) -> str:
     return str(value)
 
 
-def json_safe(value: object) -> Any:
+def json_safe(value: object) -> Any:  # noqa: PLR0911 - one return per kind of value
     """``value`` with bytes as base64 and NaN/infinities as strings, recursively."""
-    if isinstance(value, (str, int)) or value is None:
+    kind = value.__class__
+    if kind in _PLAIN:  # nearly every attribute: nothing to do
+        return value
+    if kind is dict:
+        return {
+            str(k): v if v.__class__ in _PLAIN else json_safe(v)
+            for k, v in value.items()  # type: ignore[attr-defined]
+        }
+    if isinstance(value, (str, int)):  # subclasses (bool is an int), as their plain selves
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
