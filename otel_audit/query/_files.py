@@ -64,8 +64,8 @@ class FileSource:
         for path in self.paths:
             try:
                 found += iter_archive_files(path)
-            except FileNotFoundError as error:
-                raise SourceError(str(error)) from None
+            except OSError as error:
+                raise SourceError(f"{path}: {error}") from None
         return found
 
     def _read(self, matcher: Matcher) -> Iterator[ArchivedEvent]:
@@ -83,8 +83,10 @@ class FileSource:
                 for event in read_events(path, errors=errors, keep_line=keep):
                     if matcher(event):
                         yield event
-            except FileNotFoundError as error:  # removed since the source was opened
-                raise SourceError(str(error)) from None
+            except OSError as error:  # a folder removed or unlistable since it was opened
+                if self._on_error is None:
+                    raise SourceError(f"{path}: {error}") from None
+                self._on_error(ArchiveReadError(str(path), f"could not list: {error}"))
 
     def events(self, flt: EventFilter, *, now: datetime | None = None) -> Iterator[ArchivedEvent]:
         """Every selected record, in reading order (copies included, as stored)."""
