@@ -202,6 +202,9 @@ class RunResult:
     collector_cpu: float  # share of one core used by the collector while loaded
     load_core_cpu: float  # the same for the load generator and VictoriaLogs together
     request_p50_ms: float
+    # Collector CPU time per accepted record, the backend queue drained: what a record
+    # costs whatever else runs on the machine (the throughput varies with that).
+    cpu_us_per_record: float
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,9 @@ class PipelineReport:
 
     def median_rps(self, pipeline: Pipeline, variant: Variant) -> float:
         return statistics.median(r.records_per_second for r in self.of(pipeline, variant))
+
+    def median_cpu(self, pipeline: Pipeline, variant: Variant) -> float:
+        return statistics.median(r.cpu_us_per_record for r in self.of(pipeline, variant))
 
     def round_costs(self, pipeline: Pipeline, variant: Variant) -> list[float]:
         """1 - with / without, each round against the run without PII processors of that round."""
@@ -281,6 +287,17 @@ class _PipelineStack:
             _cpu_seconds(self.collector),
             _cpu_seconds(self.stack.services["victoria-logs"]),
         )
+
+    def settled_cpu_seconds(self, idle: float = 0.05, limit: float = 30.0) -> float:
+        """The collector's CPU time once it is idle again (its export queue drained)."""
+        deadline = time.monotonic() + limit
+        before = _cpu_seconds(self.collector)
+        while True:
+            time.sleep(0.5)
+            now = _cpu_seconds(self.collector)
+            if now - before < idle * 0.5 or time.monotonic() > deadline:
+                return now
+            before = now
 
     def check_running(self) -> None:
         for service in self.stack.services.values():
@@ -375,6 +392,7 @@ def _run_once(
             wall = time.monotonic() - started
             cpu_after, load_after = stack.cpu_seconds(), _children_cpu_seconds()
             stack.check_running()
+            settled = stack.settled_cpu_seconds()
         # The collector has stopped: its file exporters closed (flushed) their files.
         archived, pii = output_counts(
             pipeline.output_files(workdir, stack.stack.archive_dir), pipeline.record_token
@@ -390,6 +408,7 @@ def _run_once(
         collector_cpu=(cpu_after[0] - cpu_before[0]) / wall,
         load_core_cpu=(cpu_after[1] - cpu_before[1] + load_after - load_before) / wall,
         request_p50_ms=load["request_p50_ms"],
+        cpu_us_per_record=1e6 * (settled - cpu_before[0]) / load["accepted_records"],
     )
     _check(result, settings)
     return result
@@ -457,6 +476,7 @@ def _run_line(run: RunResult) -> str:
         f"{run.pipeline.key:<8} round {run.round}  {run.variant.label:<22}"
         f" {run.records_per_second:>9,.0f} records/s"
         f"  request p50 {run.request_p50_ms:.1f} ms  CPU collector {100 * run.collector_cpu:.0f}%"
+        f" ({run.cpu_us_per_record:.1f} us/record)"
         f" load core {100 * run.load_core_cpu:.0f}%"
         f"  output {run.archived:,} of {run.accepted:,} accepted"
     )
@@ -492,6 +512,13 @@ def format_report(report: PipelineReport) -> list[str]:
             lines.append(line)
         ours, contrib = report.median_rps(pipeline, OURS), report.median_rps(pipeline, CONTRIB)
         lines.append(f"    {'audit_redaction / contrib':<26} {ours / contrib:>9.2f}x")
+        base = report.median_cpu(pipeline, WITHOUT)
+        cpu_costs = ", ".join(
+            f"{variant.label} {report.median_cpu(pipeline, variant):.1f} us"
+            f" (cost {100 * (1 - base / report.median_cpu(pipeline, variant)):.1f}%)"
+            for variant in (CONTRIB, OURS)
+        )
+        lines.append(f"    collector CPU per record: without {base:.1f} us, {cpu_costs}")
     accepted = sum(r.accepted for r in report.runs)
     archived = sum(r.archived for r in report.runs)
     lines.append(f"  {'output received':<28} {100 * archived / accepted:>8.1f}% of accepted")
