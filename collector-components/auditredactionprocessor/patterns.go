@@ -49,7 +49,7 @@ func (g *gate) shut(f *features) bool {
 	return false
 }
 
-// mayMatch is the gate, then the whole prefilter.
+// mayMatch is the gate, then the rest of the prefilter.
 func (p *pattern) mayMatch(f *features) bool { return !p.shut(f) && p.pre.mayMatch(f) }
 
 func compilePatterns(sources []string) ([]*pattern, error) {

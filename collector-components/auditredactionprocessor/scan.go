@@ -6,18 +6,18 @@ import (
 	"unicode/utf8"
 )
 
-// features of one value. scan gathers the cheap ones in a single pass over its bytes
-// (which ASCII bytes occur, how many digits and the longest run of them, whether any byte
-// is beyond ASCII), enough to rule most patterns out; the counts of the other classes are
-// gathered by a second pass only for a value that gets that far.
+// features of one value. scan gathers the cheap ones in a single branch-free pass over
+// its bytes (which ASCII bytes occur, how many digits, whether any byte is beyond ASCII),
+// enough to rule most patterns out; the longest digit run and the counts of the other
+// classes are gathered by a second pass only for a value that gets that far.
 type features struct {
 	value    string
 	seen     [2]uint64 // which ASCII bytes occur
 	digits   int
-	digitRun int  // longest run of consecutive digits
 	nonASCII bool // a byte >= 0x80: a multi-byte rune or invalid UTF-8
 
 	detailed bool
+	digitRun int // longest run of consecutive digits
 	counts   [numClasses]int
 
 	decodedRunes []rune // the value decoded as the regexp engine decodes it, on demand
@@ -26,22 +26,16 @@ type features struct {
 
 func (f *features) scan(value string) {
 	var seen [2]uint64
-	digits, run, longest := 0, 0, 0
+	digits := 0
 	high := byte(0)
 	for i := 0; i < len(value); i++ {
 		b := value[i]
 		high |= b
-		seen[b>>6&1] |= 1 << (b & 63) // bytes >= 0x80 land on bits of 0x00-0x7f: masked below
-		if b-'0' < 10 {
-			digits++
-			run++
-			longest = max(longest, run)
-		} else {
-			run = 0
-		}
+		seen[b>>6&1] |= 1 << (b & 63) // bytes >= 0x80 land on bits of 0x00-0x7f: redone below
+		digits += int(isDigit[b])
 	}
 	nonASCII := high >= utf8.RuneSelf
-	if nonASCII { // recompute the bitmap from ASCII bytes only
+	if nonASCII { // the bitmap again, from the ASCII bytes only
 		seen = [2]uint64{}
 		for i := 0; i < len(value); i++ {
 			if b := value[i]; b < utf8.RuneSelf {
@@ -49,25 +43,34 @@ func (f *features) scan(value string) {
 			}
 		}
 	}
-	*f = features{
-		value: value, seen: seen, digits: digits, digitRun: longest, nonASCII: nonASCII,
-		decodedRunes: f.decodedRunes[:0],
-	}
+	*f = features{value: value, seen: seen, digits: digits, nonASCII: nonASCII, decodedRunes: f.decodedRunes[:0]}
 }
 
-// detail gathers the class counts beyond the digits.
+var isDigit = func() (t [256]uint8) {
+	for b := '0'; b <= '9'; b++ {
+		t[b] = 1
+	}
+	return t
+}()
+
+// detail gathers the longest digit run and the class counts beyond the digits (a byte
+// >= 0x80 belongs to a rune outside every class).
 func (f *features) detail() {
 	if f.detailed {
 		return
 	}
 	var counts [numClasses]int
+	run, longest := 0, 0
 	for i := 0; i < len(f.value); i++ {
 		m := classOfByte[f.value[i]]
 		for c := range counts {
 			counts[c] += int(m>>c) & 1
 		}
+		in := int(m>>classDigit) & 1
+		run = (run + 1) * in
+		longest = max(longest, run)
 	}
-	f.counts, f.detailed = counts, true
+	f.counts, f.digitRun, f.detailed = counts, longest, true
 }
 
 // decode gives the runes the regexp engine sees: an invalid byte is one U+FFFD.
@@ -84,12 +87,9 @@ func (f *features) decode() []rune {
 }
 
 // mayMatch is false only when the pattern behind p cannot match the scanned value. The
-// cheapest tests come first: length, the bitmap, the digit count; then the class counts
-// and runs; then factor searches.
+// gate (length, digits, the top condition's byte masks) has been checked already; then
+// come the class counts and digit runs, then factor searches.
 func (p *prefilter) mayMatch(f *features) bool {
-	if len(f.value) < p.minLen || !p.cond.mayHaveSome(f) || f.digits < p.counts[classDigit] {
-		return false
-	}
 	if p.needsDetail {
 		f.detail()
 		for c, n := range p.counts {
@@ -98,7 +98,7 @@ func (p *prefilter) mayMatch(f *features) bool {
 			}
 		}
 	}
-	return p.cond.holds(f)
+	return p.cond.holdsPastNeeds(f)
 }
 
 // mayHaveSome is the condition's bitmap tests alone.
@@ -115,14 +115,18 @@ func (c *condition) mayHaveSome(f *features) bool {
 }
 
 func (c *condition) holds(f *features) bool {
+	return c.mayHaveSome(f) && c.holdsPastNeeds(f)
+}
+
+// holdsPastNeeds is holds without the condition's own byte masks (checked by the caller).
+func (c *condition) holdsPastNeeds(f *features) bool {
 	if c == nil {
 		return true
 	}
-	if !c.mayHaveSome(f) {
-		return false
-	}
-	if f.digitRun < c.runs[classDigit] {
-		return false
+	if c.runs[classDigit] > 0 {
+		if f.detail(); f.digitRun < c.runs[classDigit] {
+			return false
+		}
 	}
 	switch {
 	case c.fac != nil:
