@@ -4,7 +4,8 @@
 against ``--compare-with REV`` when given. ``--only spool`` measures the spool writer
 (durable lines/s from 8 threads, fail-closed wait latency). ``--only latency`` measures
 emit -> archive latency through an agent and two gateways against one gateway alone.
-``--only verify`` measures ``otel-audit verify`` (records/s) against a ``json.loads`` loop.
+``--only verify`` measures ``otel-audit verify`` (records/s) against a ``json.loads`` loop;
+``--only query`` the query engine over 1,000,000 events, against the same loop.
 
 Every number is a ratio against a baseline measured in the same run; nothing here asserts
 on time. ``--quick`` is a smoke run (seconds, not minutes); ``--only`` picks one part;
@@ -24,6 +25,7 @@ from . import (
     http_throughput,
     pipeline,
     profile_http,
+    query,
     record_cost,
     scaleout_latency,
     spool,
@@ -37,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="short smoke run")
     parser.add_argument(
         "--only",
-        choices=("http", "asgi", "record", "pipeline", "spool", "latency", "verify"),
+        choices=("http", "asgi", "record", "pipeline", "spool", "latency", "verify", "query"),
         help="run one benchmark",
     )
     parser.add_argument(
@@ -122,7 +124,7 @@ def _latency_settings(args: argparse.Namespace) -> scaleout_latency.LatencySetti
     )
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: PLR0912 - one branch per benchmark
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0912, PLR0915 - one branch per benchmark
     args = _parser().parse_args(argv)
     stop_on_sigterm()
     iterations = args.iterations or (2000 if args.quick else 20000)
@@ -174,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0912 - one branch pe
     if args.only in (None, "verify"):
         print("verify runs:", flush=True)
         verify.main(["--events", "10000", "--rounds", "1"] if args.quick else [])
+    if args.only in (None, "query"):
+        print("query runs:", flush=True)
+        query.main(["--events", "10000", "--rounds", "1"] if args.quick else [])
     print()
     print("\n".join(report))
     return 0
