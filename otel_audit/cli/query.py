@@ -7,7 +7,8 @@ import itertools
 import sys
 from typing import Any
 
-from ..query import to_logsql
+from ..query import EventFilter, to_logsql
+from ..query.views import as_table, vmui_url
 from ._errors import EXIT_USAGE, CliError
 from ._render import FORMATS, default_format, write_all, writer_for
 from ._selection import (
@@ -60,6 +61,13 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="print the LogsQL query for VictoriaLogs that selects the same events, and exit",
     )
+    parser.add_argument(
+        "--emit-url",
+        action="store_true",
+        help="print the link to VictoriaLogs' web UI (vmui) showing the same events as a table "
+        "(time, actor, tenant, action, resource, outcome, client, route), and exit; needs "
+        "--source victorialogs+http://HOST:PORT",
+    )
     parser.set_defaults(func=run)
 
 
@@ -68,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
     flt = build_filter(args)
     if args.emit_logsql:
         print(to_logsql(flt))
+        return 0
+    if args.emit_url:
+        print(_vmui_link(args.source, flt))
         return 0
     if args.limit is not None and args.limit < 1:
         raise CliError("--limit must be at least 1", EXIT_USAGE)
@@ -86,3 +97,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             write_all(events, writer)
     return errors.exit_code()
+
+
+def _vmui_link(source: str | None, flt: EventFilter) -> str:
+    """The vmui table of the events ``flt`` selects, on the VictoriaLogs ``source`` names."""
+    prefix = "victorialogs+"
+    if not source or not source.startswith(prefix):
+        raise CliError("--emit-url needs --source victorialogs+http://HOST:PORT", EXIT_USAGE)
+    return vmui_url(source[len(prefix) :], as_table(to_logsql(flt)))

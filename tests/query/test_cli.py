@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +27,7 @@ from otel_audit.cli import main
 from otel_audit.cli._render import CSV_COLUMNS
 from otel_audit.query import EventFilter, pseudonym, to_logsql
 from otel_audit.query._filter import PSEUDONYM_PREFIX
+from otel_audit.query.views import as_table
 
 from .conftest import Trail, keys, oracle
 from .trail import PSEUDONYM_KEY, write_events
@@ -213,6 +215,24 @@ def test_emit_logsql_prints_the_query_and_exits() -> None:
     expected = to_logsql(EventFilter.parse(user='o"x', action="auth.*", since="24h"))
     assert run.out == expected + "\n"
     assert 'user.id:="o\\"x"' in run.out and "_time:>=now-1d" in run.out
+
+
+def test_emit_url_links_the_vmui_table_of_the_same_query() -> None:
+    """--emit-url prints the vmui table of the filter's LogsQL; without a VictoriaLogs source
+    it is a usage error (exit 2, one line)."""
+    run = cli(
+        "query", "--emit-url", "--user", "u-7", "--source", "victorialogs+http://vl.example:9428"
+    )
+    assert run.code == 0, run.err
+    url = run.out.strip()
+    assert url.startswith("http://vl.example:9428/select/vmui/?#/?")
+    state = urllib.parse.parse_qs(url.split("#/?", 1)[1])
+    flt = to_logsql(EventFilter.parse(user="u-7"))
+    assert state["query"] == [as_table(flt)]
+    assert state["view"] == ["table"]
+    refused = cli("query", "--emit-url", "--user", "u-7")
+    assert refused.code == 2
+    assert refused.err.count("\n") == 1 and "--source victorialogs+http" in refused.err
 
 
 def test_stats_json_counts(small: Path) -> None:
