@@ -18,7 +18,6 @@ Figures only, no assertions. Goal (issue 10): query over 1,000,000 events >= 200
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 import time
@@ -28,17 +27,7 @@ from pathlib import Path
 from otel_audit.archive import iter_archive_files
 from otel_audit.query import EventFilter, FileSource, compute_stats, iter_events
 
-from .verify import write_archive
-
-
-def _json_loads(root: Path) -> int:
-    lines = 0
-    for file in iter_archive_files(root):
-        with open(file, "rb") as stream:
-            for line in stream:
-                json.loads(line)
-                lines += 1
-    return lines
+from .verify import json_loads_loop, write_archive
 
 
 def _select(flt: EventFilter) -> Callable[[Path], int]:
@@ -70,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
             f"in {time.perf_counter() - started:.1f} s"
         )
         cases: dict[str, Callable[[Path], int]] = {
-            "json.loads loop (baseline)": _json_loads,
+            "json.loads loop (baseline)": json_loads_loop,
             "query, every event": _select(EventFilter()),
             "query --user u-7 (2%)": _select(EventFilter(user="u-7")),
             "stats, every event": _stats,
