@@ -24,8 +24,8 @@ from otel_audit import Actor, AuditConfig, instrument_app, set_actor
 from otel_audit.archive import read_events
 from otel_audit.fastapi import audit_router
 
+from .browser import logs_stack
 from .harness import AUDIT_QUERY, LIVE_SERVICES, poll, start
-from .test_browser import logs_stack
 
 pytestmark = pytest.mark.e2e
 

@@ -34,8 +34,8 @@ from otel_audit.query.views import (
     user_activity,
 )
 
+from .browser import CHROMIUM, logs_stack, png_size, run_chromium
 from .harness import AUDIT_QUERY, LIVE_SERVICES, poll, start
-from .test_browser import CHROMIUM, logs_stack, png_size, run_chromium
 
 pytestmark = pytest.mark.e2e
 
