@@ -41,13 +41,19 @@ def byte_progress(total: int, description: str) -> Iterator[Callable[[int], None
     if total < _WORTH_A_BAR or not sys.stderr.isatty():
         yield None
         return
-    columns = (
+    with byte_bar() as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda count: bar.advance(task, count)
+
+
+def byte_bar() -> Progress:
+    """A transient bar on stderr over bytes: description, bar, bytes, speed, time left."""
+    return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda count: bar.advance(task, count)

@@ -15,16 +15,6 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-
 from ..archive import ArchiveReadError
 from ..query import (
     CATEGORIES,
@@ -41,6 +31,7 @@ from ..query import (
     load_pseudonym_key,
 )
 from ._errors import EXIT_BACKEND, EXIT_INPUT, EXIT_KEY, EXIT_OK, EXIT_USAGE, CliError
+from ._progress import byte_bar
 
 _PROGRESS_STEP = 1 << 20
 
@@ -172,14 +163,7 @@ class ByteMeter:
         if not total:
             yield
             return
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        with byte_bar() as bar:
             task = bar.add_task(description, total=total)
             self._update = lambda done: bar.update(task, completed=done)
             try:
